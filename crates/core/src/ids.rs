@@ -1,0 +1,113 @@
+//! Identifiers chosen by clients: queue ids, agent ids and the external id of a call.
+//! Each type can only hold a valid value (validated on construction).
+
+use std::fmt;
+
+/// Why a client-chosen identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("may contain only letters, digits and . _ - : / # @ +")]
+    BadChar,
+}
+
+fn check(s: &str, max: usize, extra: &[char]) -> Result<(), IdError> {
+    if s.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if s.len() > max {
+        return Err(IdError::TooLong(max));
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+    {
+        return Err(IdError::BadChar);
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $max:expr, $extra:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Longest accepted value, in bytes.
+            pub const MAX_LEN: usize = $max;
+
+            /// Validates and wraps `s`. Errors: [`IdError`].
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                check(s, $max, $extra)?;
+                Ok(Self(s.to_owned()))
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A queue id chosen by the tenant (`medical_spanish`, `PS`): 1–64 of `A-Z a-z 0-9 . _ -`.
+    QueueId,
+    64,
+    &['.', '_', '-']
+);
+string_id!(
+    /// An agent id as the telephony knows it (`agent-7`, `SHARON`, `sip:1001@pbx`): 1–128 of
+    /// letters, digits and `. _ - : / # @ +`.
+    AgentId,
+    128,
+    &['.', '_', '-', ':', '/', '#', '@', '+']
+);
+string_id!(
+    /// The client's id for a call (Twilio CallSid, an Asterisk uniqueid, `1999-08-01/43678/0:10:10`):
+    /// 1–128 of letters, digits and `. _ - : / # @ +`.
+    ExternalCallId,
+    128,
+    &['.', '_', '-', ':', '/', '#', '@', '+']
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_real_world_ids() {
+        assert!(QueueId::parse("medical_spanish").is_ok());
+        assert!(QueueId::parse("PS").is_ok());
+        assert!(ExternalCallId::parse("CA1234567890abcdef1234567890abcdef").is_ok());
+        assert!(ExternalCallId::parse("1999-08-01/43678/0:10:10").is_ok());
+        assert!(ExternalCallId::parse("1700000000.42").is_ok());
+        assert!(AgentId::parse("sip:1001@pbx.example").is_ok());
+    }
+
+    #[test]
+    fn refuses_bad_ids() {
+        assert_eq!(QueueId::parse(""), Err(IdError::Empty));
+        assert_eq!(QueueId::parse("has space"), Err(IdError::BadChar));
+        assert_eq!(QueueId::parse("a/b"), Err(IdError::BadChar));
+        assert_eq!(QueueId::parse(&"x".repeat(65)), Err(IdError::TooLong(64)));
+        assert_eq!(ExternalCallId::parse("é"), Err(IdError::BadChar));
+    }
+}

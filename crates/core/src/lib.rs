@@ -1,0 +1,23 @@
+//! # switchboard-core
+//!
+//! The contact-center domain of Switchboard, pure and synchronous: identifiers, timestamps,
+//! call events (as sent by telephony and as made by the engine), the call state machine, the
+//! per-queue business-rule settings and the queue metric definitions.
+//!
+//! Nothing in this crate does I/O; the engine (`switchboard-engine`) drives it and the store
+//! (`switchboard-store`) persists what it produces.
+
+pub mod call;
+pub mod event;
+pub mod ids;
+pub mod metrics;
+pub mod queue;
+pub mod time;
+
+pub use call::{Call, CallFlag, CallStatus, Flags, TransitionError};
+pub use event::{
+    CallType, EndReason, EventKind, EventParseError, IncomingEvent, TransferTarget, MAX_BATCH,
+};
+pub use ids::{AgentId, ExternalCallId, IdError, QueueId};
+pub use queue::{Clock, QueueSettings, SettingsError};
+pub use time::{format_rfc3339, parse_rfc3339, TimestampMs};

@@ -1,0 +1,535 @@
+//! One tenant's live state: its calls, queues' settings, agents' no-answer counters, timers
+//! and clock. Pure and synchronous (no I/O), driven by [`crate::Engine`] under a lock.
+//!
+//! ## Time
+//! Before an event at time `t` is applied:
+//! 1. on the `event_time` clock, if `t` is past the watermark, every timer due strictly before
+//!    `t` fires (in deadline order) and the watermark moves to `t`;
+//! 2. on either clock, the event's own call fires its timers due strictly before `t` (so a call
+//!    whose events arrive late or out of order is judged in its own time).
+//!
+//! On the `live` clock the remaining timers fire by wall clock ([`TenantState::fire_due`]).
+//! Engine-made events carry their timer's deadline as timestamp.
+//!
+//! ## Rules (DESIGN.md "Business rules", per queue)
+//! - queue entry arms the SLA timer (`sla_threshold_s`): fires `sla_breached` if still unanswered;
+//! - `call_routed` arms the ring timer (`ring_timeout_s`): fires `call_retransfer` back to the
+//!   queue and counts a miss for the agent; at `max_no_answer` consecutive misses the agent is
+//!   put on break (FreeSWITCH mod_callcenter's max-no-answer);
+//! - answer after waiting more than `sla_threshold_s`: alert `long_wait`;
+//! - `call_hold` arms the hold timer (`hold_max_s`): fires `long_hold`;
+//! - end of an answered call with talk under `short_call_s`: `call_flagged` `review`;
+//! - end of an answered call with reason `completed`: `survey_requested` (when enabled).
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use switchboard_core::{
+    AgentId, Call, CallFlag, CallStatus, Clock, EndReason, EventKind, IncomingEvent,
+    QueueSettings, TransferTarget,
+};
+use switchboard_store::{AlertRecord, CallRow, EventRecord, LoadedCall, WriteBatch};
+
+use crate::EngineError;
+
+/// Ended calls kept in memory (answering late duplicates without a query); older ones are
+/// dropped and re-read from the store when an event names them.
+const ENDED_KEPT: usize = 50_000;
+
+/// What happened to one accepted event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The event's sequence number (the first delivery's, for a duplicate).
+    pub seq: i64,
+    pub call_uuid: Uuid,
+    pub call_id: String,
+    /// The call's status after the event (after the first delivery, for a duplicate).
+    pub status: CallStatus,
+    /// A second delivery of an `event_id` already applied: nothing was changed.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Sla,
+    Ring,
+    Hold,
+}
+
+struct CallEntry {
+    call: Call,
+    last_seq: i64,
+    /// event_id -> (seq, status after).
+    event_ids: HashMap<String, (i64, CallStatus)>,
+    sla_deadline: Option<i64>,
+    ring_deadline: Option<i64>,
+    hold_deadline: Option<i64>,
+}
+
+impl CallEntry {
+    fn deadline(&mut self, k: TimerKind) -> &mut Option<i64> {
+        match k {
+            TimerKind::Sla => &mut self.sla_deadline,
+            TimerKind::Ring => &mut self.ring_deadline,
+            TimerKind::Hold => &mut self.hold_deadline,
+        }
+    }
+}
+
+#[derive(Default)]
+struct AgentState {
+    /// Consecutive offers not answered.
+    missed: u32,
+    on_break: bool,
+}
+
+/// Events, alerts and touched calls of one request, turned into a [`WriteBatch`] by
+/// [`TenantState::finish`].
+#[derive(Default)]
+pub(crate) struct Pending {
+    events: Vec<EventRecord>,
+    alerts: Vec<AlertRecord>,
+    touched: Vec<Arc<str>>,
+}
+
+/// One tenant's live state.
+pub struct TenantState {
+    pub id: Uuid,
+    pub clock: Clock,
+    /// Largest event timestamp seen (epoch ms); the `event_time` clock.
+    watermark: i64,
+    last_seq: i64,
+    queues: HashMap<String, QueueSettings>,
+    calls: HashMap<Arc<str>, CallEntry>,
+    ended: VecDeque<Arc<str>>,
+    agents: HashMap<String, AgentState>,
+    /// (deadline, kind, call). An entry is stale when the call's deadline no longer matches.
+    timers: BTreeSet<(i64, TimerKind, Arc<str>)>,
+}
+
+impl TenantState {
+    /// Empty state continuing after sequence number `last_seq` and watermark `watermark`.
+    pub fn new(id: Uuid, clock: Clock, last_seq: i64, watermark: Option<i64>) -> Self {
+        TenantState {
+            id,
+            clock,
+            watermark: watermark.unwrap_or(i64::MIN),
+            last_seq,
+            queues: HashMap::new(),
+            calls: HashMap::new(),
+            ended: VecDeque::new(),
+            agents: HashMap::new(),
+            timers: BTreeSet::new(),
+        }
+    }
+
+    /// Sets a queue's settings.
+    pub fn put_queue(&mut self, id: &str, s: QueueSettings) {
+        self.queues.insert(id.to_owned(), s);
+    }
+
+    /// Whether the call is in memory.
+    pub fn has_call(&self, external_id: &str) -> bool {
+        self.calls.contains_key(external_id)
+    }
+
+    /// The call's current state, if in memory.
+    pub fn call(&self, external_id: &str) -> Option<&Call> {
+        self.calls.get(external_id).map(|e| &e.call)
+    }
+
+    /// Puts a call read from the store back in memory, re-arming its timers from its state.
+    pub fn insert_loaded(&mut self, l: LoadedCall) {
+        let key: Arc<str> = Arc::from(l.row.call.external_id.as_str());
+        let event_ids = l
+            .event_ids
+            .into_iter()
+            .filter_map(|(id, seq, st)| Some((id, (seq, CallStatus::parse(&st)?))))
+            .collect();
+        let call = l.row.call;
+        let ended = call.status == CallStatus::Ended;
+        let mut entry = CallEntry {
+            last_seq: l.row.last_seq,
+            event_ids,
+            sla_deadline: None,
+            ring_deadline: None,
+            hold_deadline: None,
+            call,
+        };
+        if !ended {
+            let s = self.settings_of(&entry.call);
+            let c = &entry.call;
+            if let (Some(q), None) = (c.queued_at, c.answered_at) {
+                if !c.flags.contains(CallFlag::SlaBreached) {
+                    entry.sla_deadline = Some(q + ms(s.sla_threshold_s));
+                }
+            }
+            if c.status == CallStatus::Ringing {
+                entry.ring_deadline = Some(c.state_since + ms(s.ring_timeout_s));
+            }
+            if c.status == CallStatus::OnHold && !c.flags.contains(CallFlag::LongHold) {
+                entry.hold_deadline = Some(c.state_since + ms(s.hold_max_s));
+            }
+            for k in [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold] {
+                if let Some(d) = *entry.deadline(k) {
+                    self.timers.insert((d, k, key.clone()));
+                }
+            }
+        } else {
+            self.ended.push_back(key.clone());
+        }
+        self.calls.insert(key, entry);
+    }
+
+    fn settings_of(&self, c: &Call) -> QueueSettings {
+        c.queue_id
+            .as_ref()
+            .or(c.first_queue_id.as_ref())
+            .and_then(|q| self.queues.get(q.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Applies one client event at `now` (wall clock, the default timestamp), first moving time
+    /// forward (see the module doc). `loaded` holds calls the engine read from the store for
+    /// this request.
+    ///
+    /// Errors: [`EngineError`] — nothing of the event is applied (timers that came due by the
+    /// event's time may have fired).
+    pub(crate) fn apply(
+        &mut self,
+        ev: IncomingEvent,
+        now: i64,
+        loaded: &mut HashMap<String, LoadedCall>,
+        out: &mut Pending,
+    ) -> Result<Outcome, EngineError> {
+        let ts = ev.timestamp.unwrap_or(now);
+        let key = ev.call_id.as_str();
+        if !self.calls.contains_key(key) {
+            if let Some(l) = loaded.remove(key) {
+                self.insert_loaded(l);
+            }
+        }
+        // Validate against the current state before anything moves.
+        if let Some(entry) = self.calls.get(key) {
+            if let Some((seq, status)) = ev.event_id.as_ref().and_then(|id| entry.event_ids.get(id)) {
+                return Ok(Outcome {
+                    seq: *seq,
+                    call_uuid: entry.call.id,
+                    call_id: key.to_owned(),
+                    status: *status,
+                    duplicate: true,
+                });
+            }
+            if matches!(ev.kind, EventKind::CallInitiated { .. }) {
+                return Err(EngineError::CallExists {
+                    call_id: key.to_owned(),
+                    status: entry.call.status,
+                });
+            }
+            entry.call.check(&ev.kind)?;
+        } else if !matches!(ev.kind, EventKind::CallInitiated { .. }) {
+            return Err(EngineError::UnknownCall(key.to_owned()));
+        }
+        let queue = match &ev.kind {
+            EventKind::CallInitiated { queue_id, .. } => queue_id.as_ref(),
+            EventKind::CallQueued { queue_id, .. } => Some(queue_id),
+            EventKind::CallTransferred { target: TransferTarget::Queue(q) } => Some(q),
+            _ => None,
+        };
+        if let Some(q) = queue {
+            if !self.queues.contains_key(q.as_str()) {
+                return Err(EngineError::UnknownQueue(q.as_str().to_owned()));
+            }
+        }
+
+        // Move time forward: the tenant's watermark, then this call's own overdue timers.
+        if self.clock == Clock::EventTime && ts > self.watermark {
+            self.fire_before(ts, out);
+            self.watermark = ts;
+        }
+        let key: Arc<str> = match self.calls.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        };
+        self.fire_own_before(&key, ts, out);
+
+        let received_at = now;
+        let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
+            let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
+            self.calls.insert(
+                key.clone(),
+                CallEntry {
+                    call,
+                    last_seq: 0,
+                    event_ids: HashMap::new(),
+                    sla_deadline: None,
+                    ring_deadline: None,
+                    hold_deadline: None,
+                },
+            );
+            self.record(&key, &ev.kind, ts, ev.event_id, received_at, out)
+        } else {
+            // A timer may have changed the state (e.g. ring timeout before this answer).
+            self.calls[&key].call.check(&ev.kind)?;
+            self.emit(&key, ev.kind.clone(), ts, ev.event_id, received_at, out)
+        };
+        self.after(&key, &ev.kind, ts, received_at, out);
+        let entry = &self.calls[&key];
+        Ok(Outcome {
+            seq,
+            call_uuid: entry.call.id,
+            call_id: key.to_string(),
+            status: entry.call.status,
+            duplicate: false,
+        })
+    }
+
+    /// Fires every timer due at or before `now` (the `live` clock's tick).
+    pub(crate) fn fire_due(&mut self, now: i64, out: &mut Pending) {
+        self.fire_before(now + 1, out);
+    }
+
+    /// Fires every timer with deadline strictly before `t`, in deadline order.
+    fn fire_before(&mut self, t: i64, out: &mut Pending) {
+        while let Some(first) = self.timers.first() {
+            if first.0 >= t {
+                break;
+            }
+            let (deadline, kind, key) = self.timers.pop_first().expect("checked");
+            self.fire(&key, kind, deadline, out);
+        }
+    }
+
+    fn fire_own_before(&mut self, key: &Arc<str>, t: i64, out: &mut Pending) {
+        loop {
+            let Some(entry) = self.calls.get_mut(key) else { return };
+            let due = [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold]
+                .into_iter()
+                .filter_map(|k| entry.deadline(k).filter(|d| *d < t).map(|d| (d, k)))
+                .min();
+            let Some((d, k)) = due else { return };
+            self.timers.remove(&(d, k, key.clone()));
+            self.fire(key, k, d, out);
+        }
+    }
+
+    fn fire(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64, out: &mut Pending) {
+        let Some(entry) = self.calls.get_mut(key) else { return };
+        if *entry.deadline(kind) != Some(deadline) {
+            return; // stale: cancelled or re-armed
+        }
+        *entry.deadline(kind) = None;
+        let c = &self.calls[key].call;
+        let s = self.settings_of(c);
+        let ev = match kind {
+            TimerKind::Sla if c.answered_at.is_none() && c.status != CallStatus::Ended => {
+                EventKind::SlaBreached {
+                    queue_id: c.queue_id.clone().or(c.first_queue_id.clone()).expect("armed on queue entry"),
+                    threshold_s: s.sla_threshold_s,
+                }
+            }
+            TimerKind::Ring if c.status == CallStatus::Ringing => {
+                let agent = c.agent_id.clone().expect("ringing has an agent");
+                let a = self.agents.entry(agent.as_str().to_owned()).or_default();
+                a.missed += 1;
+                if s.max_no_answer > 0 && a.missed >= s.max_no_answer {
+                    a.on_break = true;
+                }
+                EventKind::CallRetransfer {
+                    agent_id: agent,
+                    missed: a.missed,
+                    agent_on_break: a.on_break,
+                }
+            }
+            TimerKind::Hold if c.status == CallStatus::OnHold => EventKind::LongHold {
+                hold_s: (deadline - c.state_since).max(0) as f64 / 1000.0,
+                threshold_s: s.hold_max_s,
+            },
+            _ => return,
+        };
+        self.emit(key, ev, deadline, None, deadline, out);
+    }
+
+    /// Applies an event to an existing call, assigns its seq and records it.
+    fn emit(
+        &mut self,
+        key: &Arc<str>,
+        kind: EventKind,
+        ts: i64,
+        event_id: Option<String>,
+        received_at: i64,
+        out: &mut Pending,
+    ) -> i64 {
+        let entry = self.calls.get_mut(key).expect("emit on a known call");
+        entry
+            .call
+            .apply(&kind, ts)
+            .expect("checked before emit");
+        self.record(key, &kind, ts, event_id, received_at, out)
+    }
+
+    fn record(
+        &mut self,
+        key: &Arc<str>,
+        kind: &EventKind,
+        ts: i64,
+        event_id: Option<String>,
+        received_at: i64,
+        out: &mut Pending,
+    ) -> i64 {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        let entry = self.calls.get_mut(key).expect("record on a known call");
+        entry.last_seq = seq;
+        let c = &entry.call;
+        let data = kind.payload().to_string();
+        if kind.is_alert() {
+            out.alerts.push(AlertRecord {
+                seq,
+                call_id: c.id,
+                external_call_id: key.to_string(),
+                queue_id: c.queue_id.as_ref().map(|q| q.as_str().to_owned()),
+                alert_type: kind.type_name().to_owned(),
+                ts,
+                data: data.clone(),
+            });
+        }
+        out.events.push(EventRecord {
+            seq,
+            call_id: c.id,
+            external_call_id: key.to_string(),
+            event_id: event_id.clone(),
+            event_type: kind.type_name().to_owned(),
+            ts,
+            received_at,
+            status_after: c.status.as_str().to_owned(),
+            data,
+        });
+        if let Some(id) = event_id {
+            let status = c.status;
+            entry.event_ids.insert(id, (seq, status));
+        }
+        if out.touched.last() != Some(key) {
+            out.touched.push(key.clone());
+        }
+        seq
+    }
+
+    fn arm(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64) {
+        let entry = self.calls.get_mut(key).expect("arm on a known call");
+        *entry.deadline(kind) = Some(deadline);
+        self.timers.insert((deadline, kind, key.clone()));
+    }
+
+    fn disarm(&mut self, key: &Arc<str>, kind: TimerKind) {
+        let entry = self.calls.get_mut(key).expect("disarm on a known call");
+        if let Some(d) = entry.deadline(kind).take() {
+            self.timers.remove(&(d, kind, key.clone()));
+        }
+    }
+
+    /// The rules that follow an applied client event.
+    fn after(&mut self, key: &Arc<str>, kind: &EventKind, ts: i64, received_at: i64, out: &mut Pending) {
+        let c = self.calls[key].call.clone();
+        let s = self.settings_of(&c);
+        match kind {
+            EventKind::CallInitiated { .. }
+            | EventKind::CallQueued { .. }
+            | EventKind::CallTransferred { target: TransferTarget::Queue(_) } => {
+                self.disarm(key, TimerKind::Ring);
+                self.disarm(key, TimerKind::Hold);
+                let entry = &self.calls[key];
+                // Armed once, at the first queue entry, while unanswered.
+                if let (Some(q), None, None) = (c.queued_at, c.answered_at, entry.sla_deadline) {
+                    if q == ts && !c.flags.contains(CallFlag::SlaBreached) && c.first_queue_id == c.queue_id {
+                        self.arm(key, TimerKind::Sla, q + ms(s.sla_threshold_s));
+                    }
+                }
+            }
+            EventKind::CallRouted { .. } | EventKind::CallTransferred { target: TransferTarget::Agent(_) } => {
+                self.disarm(key, TimerKind::Hold);
+                self.arm(key, TimerKind::Ring, ts + ms(s.ring_timeout_s));
+            }
+            EventKind::CallAnswered { .. } => {
+                self.disarm(key, TimerKind::Ring);
+                self.disarm(key, TimerKind::Sla);
+                if let Some(agent) = &c.agent_id {
+                    let a = self.agents.entry(agent.as_str().to_owned()).or_default();
+                    a.missed = 0;
+                    a.on_break = false;
+                }
+                let first_answer = c.answered_at == Some(ts);
+                if let (true, Some(wait)) = (first_answer, c.wait_ms) {
+                    if wait > ms(s.sla_threshold_s) {
+                        let ev = EventKind::LongWait {
+                            queue_id: c.queue_id.clone(),
+                            wait_s: wait as f64 / 1000.0,
+                            threshold_s: s.sla_threshold_s,
+                        };
+                        self.emit(key, ev, ts, None, received_at, out);
+                    }
+                }
+            }
+            EventKind::CallHold { .. } => self.arm(key, TimerKind::Hold, ts + ms(s.hold_max_s)),
+            EventKind::CallResumed => self.disarm(key, TimerKind::Hold),
+            EventKind::CallEnded { end_reason, .. } => {
+                for k in [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold] {
+                    self.disarm(key, k);
+                }
+                if c.was_answered() {
+                    if s.short_call_s > 0 && c.talk_ms < ms(s.short_call_s) {
+                        let ev = EventKind::CallFlagged {
+                            flag: CallFlag::Review,
+                            talk_s: c.talk_ms as f64 / 1000.0,
+                        };
+                        self.emit(key, ev, ts, None, received_at, out);
+                    }
+                    if *end_reason == EndReason::Completed && s.survey_enabled {
+                        let ev = EventKind::SurveyRequested { agent_id: c.agent_id.clone() };
+                        self.emit(key, ev, ts, None, received_at, out);
+                    }
+                }
+                self.ended.push_back(key.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// Turns the request's output into a write batch (each touched call's latest projection)
+    /// and drops the oldest ended calls from memory beyond [`ENDED_KEPT`].
+    pub(crate) fn finish(&mut self, out: Pending) -> WriteBatch {
+        let mut touched = out.touched;
+        touched.sort_unstable();
+        touched.dedup();
+        let calls = touched
+            .iter()
+            .filter_map(|k| self.calls.get(k))
+            .map(|e| CallRow { call: e.call.clone(), last_seq: e.last_seq })
+            .collect();
+        while self.ended.len() > ENDED_KEPT {
+            if let Some(k) = self.ended.pop_front() {
+                if self.calls.get(&k).is_some_and(|e| e.call.status == CallStatus::Ended) {
+                    self.calls.remove(&k);
+                }
+            }
+        }
+        WriteBatch { tenant_id: self.id, events: out.events, alerts: out.alerts, calls }
+    }
+
+    /// Number of pending (armed) timers, stale entries included.
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// The agent's consecutive misses and whether it is on break.
+    pub fn agent(&self, agent: &AgentId) -> Option<(u32, bool)> {
+        self.agents.get(agent.as_str()).map(|a| (a.missed, a.on_break))
+    }
+}
+
+fn ms(s: u32) -> i64 {
+    i64::from(s) * 1000
+}

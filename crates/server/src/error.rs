@@ -1,0 +1,149 @@
+//! The one API error type: every failure leaves as RFC 9457 `application/problem+json`
+//! (`{"type","title","status","detail","field"?, ...}`). Storage and engine errors are converted
+//! here and nowhere else; internal causes are logged, never sent to the client.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use switchboard_engine::EngineError;
+use switchboard_store::StoreError;
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Short machine-readable slug, becomes `type` = `urn:switchboard:problem:<slug>`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    /// The failing field (JSON field or query parameter).
+    pub field: Option<String>,
+    /// Extra members (e.g. `status` of the call for a 409).
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        ApiError { status, slug, title, detail: detail.into(), field: None, extra: Map::new() }
+    }
+
+    /// 400: the request body is not JSON, or a query parameter is wrong.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+    }
+
+    /// 400 naming a query parameter.
+    pub fn bad_param(param: &str, detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::bad_request(format!("{param}: {detail}"));
+        e.field = Some(param.to_owned());
+        e
+    }
+
+    /// 401: no key, or an unknown one.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+    }
+
+    /// 403: the key lacks the scope.
+    pub fn forbidden(scope: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", format!("this API key lacks the scope `{scope}`"))
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    /// 409.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+    }
+
+    /// 413.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Content too large", detail)
+    }
+
+    /// 422 naming a field of the body.
+    pub fn invalid(field: &str, detail: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "Invalid field",
+            if field.is_empty() { detail.to_string() } else { format!("{field}: {detail}") },
+        );
+        if !field.is_empty() {
+            e.field = Some(field.to_owned());
+        }
+        e
+    }
+
+    /// 503: the store or the writer is unavailable; retrying is safe.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+
+    /// 500 with the cause logged, not shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error", "an internal error occurred; it has been logged")
+    }
+
+    /// Adds a member to the problem object.
+    pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), v.into());
+        self
+    }
+
+    /// The problem object.
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("type".into(), json!(format!("urn:switchboard:problem:{}", self.slug)));
+        m.insert("title".into(), json!(self.title));
+        m.insert("status".into(), json!(self.status.as_u16()));
+        m.insert("detail".into(), json!(self.detail));
+        if let Some(f) = &self.field {
+            m.insert("field".into(), json!(f));
+        }
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("no such resource"),
+            StoreError::Conflict(what) => ApiError::conflict(what),
+            StoreError::Other(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match &e {
+            EngineError::UnknownTenant => ApiError::not_found(e.to_string()),
+            EngineError::UnknownCall(_) => ApiError::not_found(e.to_string()).with("field", "call_id"),
+            EngineError::CallExists { status, .. } => {
+                ApiError::conflict(e.to_string()).with("call_status", status.as_str())
+            }
+            EngineError::Transition(t) => ApiError::conflict(e.to_string()).with("call_status", t.status.as_str()),
+            EngineError::UnknownQueue(_) => ApiError::invalid("queue_id", e.to_string()),
+            EngineError::Storage(_) => {
+                tracing::error!(error = %e, "event not durable");
+                ApiError::unavailable("the event could not be stored; retry with the same event_id")
+            }
+        }
+    }
+}

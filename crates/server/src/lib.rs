@@ -1,0 +1,14 @@
+//! # switchboard-server
+//!
+//! The `switchboard` binary's library: HTTP API (axum), WebSocket stream, API-key auth, OpenAPI
+//! and the replay client. `main.rs` only parses the command line.
+
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod replay;
+pub mod routes;
+
+pub use app::{build, serve, shutdown_signal, App, AppState, Secret, Settings};

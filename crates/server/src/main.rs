@@ -1,0 +1,145 @@
+//! `switchboard`: the command line. Parses flags and hands over to the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use switchboard_server::{app, auth, replay, Secret, Settings};
+
+/// Switchboard: a multi-tenant contact-center control plane.
+#[derive(Parser)]
+#[command(name = "switchboard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DbArgs {
+    /// Directory of the embedded SQLite database.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// `postgres://user@host/db` to use PostgreSQL instead of SQLite.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Log format: `json` or `text`.
+        #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "json")]
+        log_format: String,
+    },
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Replay a recorded call trace into a running server.
+    Replay {
+        /// The trace file.
+        file: PathBuf,
+        /// Trace format.
+        #[arg(long, default_value = "anonymous-bank", value_parser = ["anonymous-bank"])]
+        format: String,
+        /// Base URL of the server.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// API key of the tenant to replay into.
+        #[arg(long, env = "SWITCHBOARD_API_KEY")]
+        api_key: String,
+        /// Events per batch (1–1000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        batch_size: u16,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key for a tenant and print it (once).
+    Create {
+        /// Tenant slug.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Scopes (repeatable); default every scope.
+        #[arg(long = "scope", value_parser = clap::builder::PossibleValuesParser::new(auth::SCOPES))]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+fn init_logs(json: bool) {
+    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().with_current_span(true).init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { listen, db, log_format } => {
+            init_logs(log_format != "text");
+            let settings = Settings {
+                listen,
+                data_dir: db.data_dir,
+                database_url: db.database_url,
+                bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY").ok().filter(|k| !k.is_empty()).map(Secret),
+            };
+            let app = app::build(&settings).await?;
+            if let Some(key) = &app.bootstrap_key {
+                println!("Created tenant `default` and its API key (shown once, keep it):\n\n    {key}\n");
+            }
+            let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+            tracing::info!(addr = %listener.local_addr()?, backend = ?app.state.store.backend(), "switchboard listening");
+            app::serve(app, listener, app::shutdown_signal()).await
+        }
+        Command::ApiKey { command: ApiKeyCommand::Create { tenant, name, scopes, db } } => {
+            let settings = Settings { listen: ([127, 0, 0, 1], 0).into(), data_dir: db.data_dir, database_url: db.database_url, bootstrap_api_key: None };
+            let store = switchboard_store::Store::connect(&settings.effective_database_url()?).await?;
+            let t = store.tenant_by_slug(&tenant).await.map_err(|e| anyhow::anyhow!("tenant `{tenant}`: {e}"))?;
+            let scopes = if scopes.is_empty() { vec!["*".to_owned()] } else { scopes };
+            let key = auth::generate_key();
+            store.create_api_key(t.id, &name, &key, &scopes, switchboard_core::time::now_ms()).await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Replay { file, format: _, url, api_key, batch_size, json } => {
+            init_logs(false);
+            let opts = replay::ReplayOptions { file, url, api_key, batch_size: batch_size as usize, progress: !json };
+            let summary = replay::run(&opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{summary}");
+            }
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", switchboard_server::openapi::openapi_string());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Call reads: `GET /api/v1/calls`, `GET /api/v1/calls/{id}`, `GET /api/v1/calls/{id}/events`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use switchboard_core::time::ms_to_s;
+use switchboard_core::{format_rfc3339, CallFlag, CallStatus};
+use switchboard_store::{CallFilter, CallRow, EventRecord, StoreError};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::Params;
+use crate::routes::Page;
+
+/// A call. Times RFC 3339 UTC; durations in seconds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallDto {
+    /// Switchboard's id (UUIDv7).
+    pub id: uuid::Uuid,
+    /// The client's id (CallSid, PBX uniqueid).
+    pub call_id: String,
+    pub call_type: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// `initiated`, `waiting`, `ringing`, `active`, `on_hold` or `ended`.
+    pub status: String,
+    pub queue_id: Option<String>,
+    /// The queue the call entered first (reports count it there).
+    pub first_queue_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub priority: u32,
+    pub initiated_at: String,
+    pub queued_at: Option<String>,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    pub end_reason: Option<String>,
+    /// First queue entry to first answer (or to the end, if never answered).
+    pub wait_s: Option<f64>,
+    pub talk_s: f64,
+    pub hold_s: f64,
+    /// `out_of_order`, `review`, `sla_breached`, `long_wait`, `long_hold`.
+    pub flags: Vec<String>,
+    /// Sequence number of the call's last event.
+    pub last_seq: i64,
+}
+
+impl From<CallRow> for CallDto {
+    fn from(r: CallRow) -> Self {
+        let c = r.call;
+        let t = |v: Option<i64>| v.map(format_rfc3339);
+        CallDto {
+            id: c.id,
+            call_id: c.external_id.to_string(),
+            call_type: c.call_type.as_str().to_owned(),
+            from: c.from,
+            to: c.to,
+            status: c.status.as_str().to_owned(),
+            queue_id: c.queue_id.map(|q| q.to_string()),
+            first_queue_id: c.first_queue_id.map(|q| q.to_string()),
+            agent_id: c.agent_id.map(|a| a.to_string()),
+            priority: c.priority,
+            initiated_at: format_rfc3339(c.initiated_at),
+            queued_at: t(c.queued_at),
+            answered_at: t(c.answered_at),
+            ended_at: t(c.ended_at),
+            end_reason: c.end_reason.map(|r| r.as_str().to_owned()),
+            wait_s: c.wait_ms.map(ms_to_s),
+            talk_s: ms_to_s(c.talk_ms),
+            hold_s: ms_to_s(c.hold_ms),
+            flags: c.flags.names().into_iter().map(str::to_owned).collect(),
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+/// One entry of a call's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventDto {
+    pub seq: i64,
+    pub r#type: String,
+    pub call_id: String,
+    pub call_uuid: uuid::Uuid,
+    pub event_id: Option<String>,
+    /// Event time.
+    pub timestamp: String,
+    /// When Switchboard accepted it.
+    pub received_at: String,
+    /// The call's status after the event.
+    pub status: String,
+    /// Payload (client fields, or the engine's for engine-made events).
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl From<EventRecord> for EventDto {
+    fn from(e: EventRecord) -> Self {
+        EventDto {
+            seq: e.seq,
+            r#type: e.event_type,
+            call_id: e.external_call_id,
+            call_uuid: e.call_id,
+            event_id: e.event_id,
+            timestamp: format_rfc3339(e.ts),
+            received_at: format_rfc3339(e.received_at),
+            status: e.status_after,
+            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+        }
+    }
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
+    let (a, b) = c.split_once('_')?;
+    Some((a.parse().ok()?, uuid::Uuid::parse_str(b).ok()?))
+}
+
+/// Lists calls, newest first. Filters: `status`, `queue_id` (current queue), `flag`,
+/// `from`/`to` (RFC 3339 on the initiation time, `to` exclusive); `limit` 1–500 (default 50),
+/// `cursor` from the previous page.
+#[utoipa::path(get, path = "/api/v1/calls", operation_id = "listCalls", tag = "calls",
+    params(("status" = Option<String>, Query,), ("queue_id" = Option<String>, Query,), ("flag" = Option<String>, Query,),
+           ("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = Page<CallDto>), (status = 400, description = "Bad parameter")),
+    security(("api_key" = [])))]
+pub async fn list_calls(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<Page<CallDto>>, ApiError> {
+    auth.require("calls:read")?;
+    let f = CallFilter {
+        status: p.parsed("status", CallStatus::parse, "one of initiated, waiting, ringing, active, on_hold, ended")?,
+        queue_id: p.get("queue_id").map(str::to_owned),
+        flag: p.parsed("flag", CallFlag::parse, "one of out_of_order, review, sla_breached, long_wait, long_hold")?,
+        from: p.time("from")?,
+        to: p.time("to")?,
+    };
+    let limit = p.limit()?;
+    let after = p.parsed("cursor", parse_cursor, "a cursor returned by this endpoint")?;
+    let rows = s.store.calls(auth.tenant_id, &f, after, limit).await?;
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|r| format!("{}_{}", r.call.initiated_at, r.call.id)))
+        .flatten();
+    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> {
+    s.store.call(auth.tenant_id, id).await.map_err(|e| match e {
+        StoreError::NotFound => ApiError::not_found(format!("no call `{id}`")),
+        e => e.into(),
+    })
+}
+
+/// One call, by Switchboard id or by the client's call id.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", operation_id = "getCall", tag = "calls",
+    params(("id" = String, Path, description = "Switchboard id or the client's call id")),
+    responses((status = 200, body = CallDto), (status = 404, description = "No such call")),
+    security(("api_key" = [])))]
+pub async fn get_call(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<CallDto>, ApiError> {
+    auth.require("calls:read")?;
+    Ok(Json(find(&s, &auth, &id).await?.into()))
+}
+
+/// The call's history in order (client and engine events); `limit` 1–500 (default 50),
+/// `cursor` = the last `seq` seen.
+#[utoipa::path(get, path = "/api/v1/calls/{id}/events", operation_id = "getCallEvents", tag = "calls",
+    params(("id" = String, Path,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = Page<EventDto>), (status = 404, description = "No such call")),
+    security(("api_key" = [])))]
+pub async fn call_events(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> Result<Json<Page<EventDto>>, ApiError> {
+    auth.require("calls:read")?;
+    let call = find(&s, &auth, &id).await?;
+    let limit = p.limit()?;
+    let after = p.parsed("cursor", |c| c.parse::<i64>().ok(), "a cursor returned by this endpoint")?;
+    let rows = s.store.call_events(auth.tenant_id, call.call.id, after, limit).await?;
+    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|e| e.seq.to_string())).flatten();
+    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}

@@ -1,0 +1,170 @@
+//! Event ingestion: `POST /api/v1/events` (one) and `POST /api/v1/events/batch` (up to 1000,
+//! answered per event). Each answer comes after the event is durable.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use switchboard_core::{IncomingEvent, MAX_BATCH};
+use switchboard_engine::{EngineError, Outcome};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::{body_bytes, parse_json};
+
+/// A call event as telephony sends it (the lifecycle brief): `type`, `call_id`, optional
+/// `event_id` (idempotency key, unique within the call), optional `timestamp` (RFC 3339; default
+/// now), and the payload fields of its type:
+/// `call_initiated {call_type: voice|video, queue_id?, from?, to?, priority?}`,
+/// `call_queued {queue_id, priority?}`, `call_routed {agent_id, routing_time?}`,
+/// `call_answered {wait_time?}`, `call_hold {hold_duration?}`, `call_resumed`,
+/// `call_transferred {queue_id | agent_id}`,
+/// `call_ended {end_reason: completed|abandoned|failed, duration?}`. Client durations are in
+/// seconds and recorded as given; Switchboard computes wait/talk/hold from timestamps.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub struct EventBody {
+    #[schema(example = "call_initiated")]
+    pub r#type: String,
+    #[schema(example = "CA42")]
+    pub call_id: String,
+    pub event_id: Option<String>,
+    pub timestamp: Option<String>,
+    pub call_type: Option<String>,
+    pub queue_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub priority: Option<u32>,
+    pub end_reason: Option<String>,
+    pub routing_time: Option<f64>,
+    pub wait_time: Option<f64>,
+    pub hold_duration: Option<f64>,
+    pub duration: Option<f64>,
+}
+
+/// An accepted event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventResult {
+    /// The event's sequence number in the tenant's stream.
+    pub seq: i64,
+    /// The client's call id.
+    pub call_id: String,
+    /// Switchboard's call id (UUIDv7).
+    pub call_uuid: uuid::Uuid,
+    /// The call's status after the event.
+    pub status: String,
+    /// True when this `event_id` had been applied before: nothing changed.
+    pub duplicate: bool,
+}
+
+impl From<Outcome> for EventResult {
+    fn from(o: Outcome) -> Self {
+        EventResult { seq: o.seq, call_id: o.call_id, call_uuid: o.call_uuid, status: o.status.as_str().to_owned(), duplicate: o.duplicate }
+    }
+}
+
+/// `POST /api/v1/events/batch` body.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BatchBody {
+    /// 1 to 1000 events, applied in order.
+    pub events: Vec<EventBody>,
+}
+
+/// Per-event answers of a batch, in input order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    /// `{index, status, seq?, call_id?, call_uuid?, call_status?, duplicate?, problem?}`; `status`
+    /// is the HTTP status the event would have had alone (201, 200 for a duplicate, 4xx).
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Value>,
+}
+
+fn status_of(o: &Outcome) -> StatusCode {
+    if o.duplicate { StatusCode::OK } else { StatusCode::CREATED }
+}
+
+/// Ingests one event; answers once it is durable.
+#[utoipa::path(post, path = "/api/v1/events", operation_id = "postEvent", tag = "events",
+    request_body = EventBody,
+    responses(
+        (status = 201, description = "Applied", body = EventResult),
+        (status = 200, description = "Duplicate of an event_id already applied", body = EventResult),
+        (status = 400, description = "Malformed JSON"), (status = 401, description = "Missing or invalid key"),
+        (status = 404, description = "Unknown call"), (status = 409, description = "Does not fit the call's state"),
+        (status = 413, description = "Body over 1 MiB"), (status = 422, description = "Invalid field"),
+        (status = 503, description = "Not durable; retry with the same event_id")),
+    security(("api_key" = [])))]
+pub async fn post_event(State(s): State<AppState>, auth: Auth, req: Request) -> Result<(StatusCode, Json<EventResult>), ApiError> {
+    auth.require("events:write")?;
+    let bytes = body_bytes(req, &()).await?;
+    let v: Value = parse_json(&bytes)?;
+    let ev = IncomingEvent::from_json(&v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
+    let r = s.engine.submit(auth.tenant_id, vec![ev]).await.pop().unwrap_or(Err(EngineError::Storage("no result".into())))?;
+    Ok((status_of(&r), Json(r.into())))
+}
+
+/// Ingests up to 1000 events in order, answering each; bad events are refused one by one and
+/// the good ones applied.
+#[utoipa::path(post, path = "/api/v1/events/batch", operation_id = "postEventBatch", tag = "events",
+    request_body = BatchBody,
+    responses(
+        (status = 200, description = "Per-event results", body = BatchResult),
+        (status = 400, description = "Malformed JSON"), (status = 401, description = "Missing or invalid key"),
+        (status = 413, description = "Over 1000 events or 1 MiB"), (status = 422, description = "No `events` array")),
+    security(("api_key" = [])))]
+pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> Result<Json<BatchResult>, ApiError> {
+    auth.require("events:write")?;
+    let bytes = body_bytes(req, &()).await?;
+    let body: Value = parse_json(&bytes)?;
+    let events = match body.get("events") {
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err(ApiError::invalid("events", "must be an array of events")),
+        None => return Err(ApiError::invalid("events", "is required")),
+    };
+    if events.is_empty() {
+        return Err(ApiError::invalid("events", "must hold at least one event"));
+    }
+    if events.len() > MAX_BATCH {
+        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} events; this one has {}", events.len())).with("field", "events"));
+    }
+    let mut results: Vec<Option<Value>> = vec![None; events.len()];
+    let mut valid = Vec::with_capacity(events.len());
+    let mut index = Vec::with_capacity(events.len());
+    for (i, v) in events.iter().enumerate() {
+        match IncomingEvent::from_json(v) {
+            Ok(ev) => {
+                valid.push(ev);
+                index.push(i);
+            }
+            Err(e) => {
+                let field = if e.field.is_empty() { format!("events[{i}]") } else { format!("events[{i}].{}", e.field) };
+                results[i] = Some(problem_entry(i, ApiError::invalid(&field, e.message)));
+            }
+        }
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    for (r, i) in s.engine.submit(auth.tenant_id, valid).await.into_iter().zip(index) {
+        results[i] = Some(match r {
+            Ok(o) => {
+                if o.duplicate { duplicates += 1 } else { accepted += 1 }
+                json!({"index": i, "status": status_of(&o).as_u16(), "seq": o.seq, "call_id": o.call_id,
+                       "call_uuid": o.call_uuid, "call_status": o.status.as_str(), "duplicate": o.duplicate})
+            }
+            Err(e) => problem_entry(i, e.into()),
+        });
+    }
+    let results: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
+    let rejected = results.len() - accepted - duplicates;
+    Ok(Json(BatchResult { accepted, duplicates, rejected, results }))
+}
+
+fn problem_entry(i: usize, e: ApiError) -> Value {
+    json!({"index": i, "status": e.status.as_u16(), "problem": e.body()})
+}

@@ -1,0 +1,47 @@
+//! HTTP routes under `/api/v1` plus `/health` and `/ready`. Handlers translate HTTP into store
+//! reads or engine commands; no business rule lives here.
+
+pub mod alerts;
+pub mod calls;
+pub mod events;
+pub mod health;
+pub mod queues;
+pub mod reports;
+pub mod stream;
+pub mod tenant;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// A page of a list: `items` and the cursor of the next page (`null` on the last page).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every route.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
+        .route("/api/v1/tenant", get(tenant::get_tenant).patch(tenant::patch_tenant))
+        .route("/api/v1/queues", post(queues::create_queue).get(queues::list_queues))
+        .route("/api/v1/queues/{queue_id}", get(queues::get_queue).patch(queues::patch_queue))
+        .route("/api/v1/events", post(events::post_event))
+        .route("/api/v1/events/batch", post(events::post_batch))
+        .route("/api/v1/calls", get(calls::list_calls))
+        .route("/api/v1/calls/{id}", get(calls::get_call))
+        .route("/api/v1/calls/{id}/events", get(calls::call_events))
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/reports/queues", get(reports::queue_report))
+        .route("/api/v1/stream", get(stream::stream))
+        .fallback(|| async { ApiError::not_found("no such route") })
+}

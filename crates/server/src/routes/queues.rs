@@ -1,0 +1,200 @@
+//! Queues: `POST/GET /api/v1/queues`, `GET/PATCH /api/v1/queues/{queue_id}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use switchboard_core::time::now_ms;
+use switchboard_core::{format_rfc3339, QueueId, QueueSettings};
+use switchboard_store::QueueRecord;
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Params};
+use crate::routes::Page;
+
+/// A queue and its business-rule settings (seconds). Defaults from the lifecycle brief.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueDto {
+    /// Chosen by the client: 1–64 of `A-Z a-z 0-9 . _ -`.
+    pub id: String,
+    pub name: String,
+    /// Unanswered this long after queue entry: `sla_breached`. Default 30.
+    pub sla_threshold_s: u32,
+    /// Routed but unanswered this long: `call_retransfer`. Default 15.
+    pub ring_timeout_s: u32,
+    /// Consecutive misses that put an agent on break. Default 3 (0 = never).
+    pub max_no_answer: u32,
+    /// On hold longer: alert `long_hold`. Default 60.
+    pub hold_max_s: u32,
+    /// Talk time under it: flag `review`. Default 10 (0 = never).
+    pub short_call_s: u32,
+    /// Completed calls get `survey_requested`. Default true.
+    pub survey_enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<QueueRecord> for QueueDto {
+    fn from(q: QueueRecord) -> Self {
+        let s = q.settings;
+        QueueDto {
+            id: q.id,
+            name: q.name,
+            sla_threshold_s: s.sla_threshold_s,
+            ring_timeout_s: s.ring_timeout_s,
+            max_no_answer: s.max_no_answer,
+            hold_max_s: s.hold_max_s,
+            short_call_s: s.short_call_s,
+            survey_enabled: s.survey_enabled,
+            created_at: format_rfc3339(q.created_at),
+            updated_at: format_rfc3339(q.updated_at),
+        }
+    }
+}
+
+/// `POST /api/v1/queues` body; omitted settings take their defaults.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewQueue {
+    pub id: String,
+    /// Defaults to the id.
+    pub name: Option<String>,
+    pub sla_threshold_s: Option<u32>,
+    pub ring_timeout_s: Option<u32>,
+    pub max_no_answer: Option<u32>,
+    pub hold_max_s: Option<u32>,
+    pub short_call_s: Option<u32>,
+    pub survey_enabled: Option<bool>,
+}
+
+/// Settings to change; omitted ones are kept.
+#[derive(Debug, Default)]
+struct SettingsPatch {
+    pub sla_threshold_s: Option<u32>,
+    pub ring_timeout_s: Option<u32>,
+    pub max_no_answer: Option<u32>,
+    pub hold_max_s: Option<u32>,
+    pub short_call_s: Option<u32>,
+    pub survey_enabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/queues/{queue_id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueuePatch {
+    pub name: Option<String>,
+    pub sla_threshold_s: Option<u32>,
+    pub ring_timeout_s: Option<u32>,
+    pub max_no_answer: Option<u32>,
+    pub hold_max_s: Option<u32>,
+    pub short_call_s: Option<u32>,
+    pub survey_enabled: Option<bool>,
+}
+
+
+macro_rules! settings_of {
+    ($b:expr) => {
+        SettingsPatch {
+            sla_threshold_s: $b.sla_threshold_s,
+            ring_timeout_s: $b.ring_timeout_s,
+            max_no_answer: $b.max_no_answer,
+            hold_max_s: $b.hold_max_s,
+            short_call_s: $b.short_call_s,
+            survey_enabled: $b.survey_enabled,
+        }
+    };
+}
+
+fn apply_patch(mut s: QueueSettings, p: &SettingsPatch) -> Result<QueueSettings, ApiError> {
+    s.sla_threshold_s = p.sla_threshold_s.unwrap_or(s.sla_threshold_s);
+    s.ring_timeout_s = p.ring_timeout_s.unwrap_or(s.ring_timeout_s);
+    s.max_no_answer = p.max_no_answer.unwrap_or(s.max_no_answer);
+    s.hold_max_s = p.hold_max_s.unwrap_or(s.hold_max_s);
+    s.short_call_s = p.short_call_s.unwrap_or(s.short_call_s);
+    s.survey_enabled = p.survey_enabled.unwrap_or(s.survey_enabled);
+    s.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
+    Ok(s)
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.len() > 200 {
+        return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
+    }
+    Ok(())
+}
+
+/// Creates a queue.
+#[utoipa::path(post, path = "/api/v1/queues", operation_id = "createQueue", tag = "queues",
+    request_body = NewQueue,
+    responses((status = 201, body = QueueDto), (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field")),
+    security(("api_key" = [])))]
+pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): ApiJson<NewQueue>) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
+    auth.require("queues:write")?;
+    let id = QueueId::parse(&b.id).map_err(|e| ApiError::invalid("id", e))?;
+    let name = b.name.clone().unwrap_or_else(|| id.to_string());
+    check_name(&name)?;
+    let settings = apply_patch(QueueSettings::default(), &settings_of!(b))?;
+    let now = now_ms();
+    let rec = QueueRecord { id: id.to_string(), name, settings: settings.clone(), created_at: now, updated_at: now };
+    s.store.create_queue(auth.tenant_id, &rec).await.map_err(|e| match e {
+        switchboard_store::StoreError::Conflict(_) => ApiError::conflict(format!("queue `{id}` already exists")).with("field", "id"),
+        e => e.into(),
+    })?;
+    s.engine.put_queue(auth.tenant_id, id.as_str(), settings)?;
+    Ok((StatusCode::CREATED, Json(rec.into())))
+}
+
+/// Lists queues by id (`limit` 1–500, default 50; `cursor` from the previous page).
+#[utoipa::path(get, path = "/api/v1/queues", operation_id = "listQueues", tag = "queues",
+    params(("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
+    responses((status = 200, body = Page<QueueDto>)),
+    security(("api_key" = [])))]
+pub async fn list_queues(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<Page<QueueDto>>, ApiError> {
+    auth.require("queues:read")?;
+    let limit = p.limit()?;
+    let rows = s.store.queues(auth.tenant_id, p.get("cursor"), limit).await?;
+    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|q| q.id.clone())).flatten();
+    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
+/// One queue.
+#[utoipa::path(get, path = "/api/v1/queues/{queue_id}", operation_id = "getQueue", tag = "queues",
+    params(("queue_id" = String, Path,)),
+    responses((status = 200, body = QueueDto), (status = 404, description = "No such queue")),
+    security(("api_key" = [])))]
+pub async fn get_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<QueueDto>, ApiError> {
+    auth.require("queues:read")?;
+    let q = s.store.queue(auth.tenant_id, &id).await.map_err(|e| not_found(e, &id))?;
+    Ok(Json(q.into()))
+}
+
+fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
+    match e {
+        switchboard_store::StoreError::NotFound => ApiError::not_found(format!("no queue `{id}`")),
+        e => e.into(),
+    }
+}
+
+/// Changes a queue's name or settings; omitted fields are kept. New settings apply to timers
+/// armed from now on.
+#[utoipa::path(patch, path = "/api/v1/queues/{queue_id}", operation_id = "patchQueue", tag = "queues",
+    params(("queue_id" = String, Path,)), request_body = QueuePatch,
+    responses((status = 200, body = QueueDto), (status = 404, description = "No such queue"), (status = 422, description = "Invalid field")),
+    security(("api_key" = [])))]
+pub async fn patch_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, ApiJson(b): ApiJson<QueuePatch>) -> Result<Json<QueueDto>, ApiError> {
+    auth.require("queues:write")?;
+    let mut q = s.store.queue(auth.tenant_id, &id).await.map_err(|e| not_found(e, &id))?;
+    if let Some(n) = &b.name {
+        check_name(n)?;
+        q.name = n.clone();
+    }
+    q.settings = apply_patch(q.settings, &settings_of!(b))?;
+    q.updated_at = now_ms();
+    s.store.update_queue(auth.tenant_id, &q).await.map_err(|e| not_found(e, &id))?;
+    s.engine.put_queue(auth.tenant_id, &q.id, q.settings.clone())?;
+    Ok(Json(q.into()))
+}

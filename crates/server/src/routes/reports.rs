@@ -1,0 +1,78 @@
+//! `GET /api/v1/reports/queues`: queue metrics per interval (definitions in docs/metrics.md).
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use switchboard_core::metrics::{queue_report as aggregate, Interval, QueueReportRow};
+use switchboard_core::time::now_ms;
+use switchboard_core::QueueSettings;
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::Params;
+
+/// One row per queue and interval with at least one offered call.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportRow {
+    pub interval_start: String,
+    pub queue_id: String,
+    pub offered: u64,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub answered_within_sl: u64,
+    pub service_level: Option<f64>,
+    pub asa_s: Option<f64>,
+    pub avg_abandon_wait_s: Option<f64>,
+    pub aht_s: Option<f64>,
+    pub abandonment_rate: Option<f64>,
+    pub max_wait_s: Option<f64>,
+    pub sla_breached: u64,
+    pub flagged_review: u64,
+}
+
+/// The report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueReport {
+    #[schema(value_type = Vec<ReportRow>)]
+    pub rows: Vec<QueueReportRow>,
+}
+
+/// Longest report range: 400 days.
+const MAX_RANGE_MS: i64 = 400 * 86_400_000;
+
+/// Queue metrics grouped by first queue-entry time (UTC): `from`/`to` RFC 3339 (`to` exclusive;
+/// defaults: to = now, from = to − 24 h), `interval` = `day` | `hour` | `15m` (default `day`),
+/// optional `queue_id`.
+#[utoipa::path(get, path = "/api/v1/reports/queues", operation_id = "queueReport", tag = "reports",
+    params(("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("interval" = Option<String>, Query,), ("queue_id" = Option<String>, Query,)),
+    responses((status = 200, body = QueueReport), (status = 400, description = "Bad parameter")),
+    security(("api_key" = [])))]
+pub async fn queue_report(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<QueueReport>, ApiError> {
+    auth.require("reports:read")?;
+    let to = p.time("to")?.unwrap_or_else(now_ms);
+    let from = p.time("from")?.unwrap_or(to - 86_400_000);
+    if from >= to {
+        return Err(ApiError::bad_param("from", "must be before `to`"));
+    }
+    if to - from > MAX_RANGE_MS {
+        return Err(ApiError::bad_param("to", "the range may span at most 400 days"));
+    }
+    let interval = p.parsed("interval", Interval::parse, "`day`, `hour` or `15m`")?.unwrap_or(Interval::Day);
+    let queue_id = p.get("queue_id");
+    let facts = s.store.report_facts(auth.tenant_id, from, to, queue_id).await?;
+    let thresholds: HashMap<String, u32> = s
+        .store
+        .all_queues(auth.tenant_id)
+        .await?
+        .into_iter()
+        .map(|q| (q.id, q.settings.sla_threshold_s))
+        .collect();
+    let default = QueueSettings::default().sla_threshold_s;
+    let rows = aggregate(facts, interval, |q| thresholds.get(q).copied().unwrap_or(default));
+    Ok(Json(QueueReport { rows }))
+}

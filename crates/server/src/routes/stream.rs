@@ -1,0 +1,154 @@
+//! `GET /api/v1/stream`: the tenant's live updates over WebSocket.
+//!
+//! Messages are JSON `{"seq","topic","type","data","ts"}` (see `switchboard_engine::stream_message`).
+//! `?since=<seq>` first replays every stored message after `seq`, then continues live; the
+//! session subscribes before reading the backlog and skips any `seq` already sent, so nothing is
+//! missed and nothing comes twice. A client that falls too far behind (or does not take a
+//! message within 10 s) is disconnected with close code 4008 and a reason naming the last
+//! `seq` it was sent, to resume from; ingestion never waits for it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use switchboard_engine::{stream_message, StreamMessage};
+
+use crate::app::AppState;
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::extract::Params;
+
+/// Topics a client may ask for with `?topics=` (default: all).
+pub const TOPICS: [&str; 4] = ["calls", "queues", "agents", "alerts"];
+/// Close code for a disconnected slow consumer.
+pub const CLOSE_SLOW: u16 = 4008;
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(20);
+const CATCH_UP_PAGE: u64 = 1000;
+
+/// Opens the stream. Key in `X-API-Key` or `?api_key=`; `since` = last seq seen; `topics` =
+/// comma-separated subset of `calls,queues,agents,alerts`.
+#[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream", tag = "stream",
+    params(("since" = Option<i64>, Query,), ("topics" = Option<String>, Query,), ("api_key" = Option<String>, Query,)),
+    responses((status = 101, description = "WebSocket of {seq, topic, type, data, ts} messages"),
+              (status = 400, description = "Bad parameter or not a WebSocket upgrade"), (status = 401, description = "Missing or invalid key")),
+    security(("api_key" = [])))]
+pub async fn stream(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    p: Params,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or(p.get("api_key"));
+    let auth = Auth::from_key(&s, key).await?;
+    auth.require("stream:read")?;
+    let since = p.parsed("since", |v| v.parse::<i64>().ok().filter(|n| *n >= 0), "a non-negative integer")?;
+    let topics: HashSet<&'static str> = match p.get("topics") {
+        None => TOPICS.into_iter().collect(),
+        Some(t) => t
+            .split(',')
+            .map(|x| TOPICS.into_iter().find(|k| *k == x.trim()).ok_or_else(|| ApiError::bad_param("topics", format!("unknown topic `{x}`; expected calls, queues, agents or alerts"))))
+            .collect::<Result<_, _>>()?,
+    };
+    let ws = ws.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
+    // Subscribe before the backlog is read: a message committed meanwhile is in one or both.
+    let rx = s.engine.subscribe(auth.tenant_id);
+    Ok(ws.on_upgrade(move |socket| session(socket, s, auth.tenant_id, since, topics, rx)))
+}
+
+type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
+
+/// Sends one message; false when the client did not take it within [`SEND_TIMEOUT`] or is gone.
+async fn send(tx: &mut Tx, m: &StreamMessage) -> bool {
+    let msg = Message::Text(m.json.clone().into());
+    matches!(tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await, Ok(Ok(())))
+}
+
+enum End {
+    Closed,
+    Slow(i64),
+    Shutdown,
+    Error,
+}
+
+async fn session(
+    socket: WebSocket,
+    s: AppState,
+    tenant: Uuid,
+    since: Option<i64>,
+    topics: HashSet<&'static str>,
+    mut rx: broadcast::Receiver<std::sync::Arc<StreamMessage>>,
+) {
+    let (mut tx, mut incoming) = socket.split();
+    let mut last = since.unwrap_or(i64::MIN);
+    let end = 'run: {
+        if let Some(mut after) = since {
+            loop {
+                let page = match s.store.events_since(tenant, after, CATCH_UP_PAGE).await {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!(error = %e, "stream catch-up failed");
+                        break 'run End::Error;
+                    }
+                };
+                for e in &page {
+                    let m = stream_message(e);
+                    if topics.contains(m.topic) && !send(&mut tx, &m).await {
+                        break 'run End::Slow(last);
+                    }
+                    last = m.seq;
+                    after = m.seq;
+                }
+                if (page.len() as u64) < CATCH_UP_PAGE {
+                    break;
+                }
+            }
+        }
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            tokio::select! {
+                _ = s.shutdown.cancelled() => break 'run End::Shutdown,
+                m = rx.recv() => match m {
+                    Ok(m) => {
+                        if m.seq <= last { continue; }
+                        if topics.contains(m.topic) && !send(&mut tx, &m).await {
+                            break 'run End::Slow(last);
+                        }
+                        last = m.seq;
+                    }
+                    Err(RecvError::Lagged(_)) => break 'run End::Slow(last),
+                    Err(RecvError::Closed) => break 'run End::Shutdown,
+                },
+                c = incoming.next() => match c {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break 'run End::Closed,
+                    Some(Ok(_)) => {}
+                },
+                _ = ping.tick() => {
+                    if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
+                        break 'run End::Slow(last);
+                    }
+                }
+            }
+        }
+    };
+    let frame = match end {
+        End::Closed => None,
+        End::Slow(last) => Some(CloseFrame {
+            code: CLOSE_SLOW,
+            reason: format!("slow consumer; resume with since={}", last.max(0)).into(),
+        }),
+        End::Shutdown => Some(CloseFrame { code: 1001, reason: "server shutting down".into() }),
+        End::Error => Some(CloseFrame { code: 1011, reason: "internal error".into() }),
+    };
+    if let Some(f) = frame {
+        let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(f)))).await;
+    }
+}

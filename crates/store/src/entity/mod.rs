@@ -1,0 +1,9 @@
+//! SeaORM entities: one model serves SQLite and PostgreSQL. Instants are `i64` epoch
+//! milliseconds (UTC); durations are `i64` milliseconds; JSON payloads are text.
+
+pub mod alert;
+pub mod api_key;
+pub mod call;
+pub mod call_event;
+pub mod queue;
+pub mod tenant;
