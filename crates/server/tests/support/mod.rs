@@ -1,0 +1,192 @@
+//! `TestApp`: the real server on a port-0 listener, with its own database: a fresh SQLite file,
+//! or — when `TEST_DATABASE_URL` is set — a fresh PostgreSQL database created on that server
+//! (an unreachable server fails the test; it is never skipped).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use switchboard_server::{App, AppState, Secret, Settings};
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub key: String,
+    pub db_url: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    dir: Option<std::sync::Arc<tempfile::TempDir>>,
+}
+
+/// A fresh database URL: a new PostgreSQL database when `TEST_DATABASE_URL` is set, else a
+/// SQLite file in a new temporary directory.
+pub async fn fresh_db() -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(admin) => {
+            use sqlx::Connection;
+            let name = format!("sb_test_{}", Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL={admin} is set but unreachable: {e}"));
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+            let (prefix, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL must end with /<database>");
+            (format!("{prefix}/{name}"), None)
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("switchboard.db").display());
+            (url, Some(std::sync::Arc::new(dir)))
+        }
+    }
+}
+
+/// Which backend the tests run on, for messages.
+pub fn backend() -> &'static str {
+    if std::env::var("TEST_DATABASE_URL").map(|u| !u.is_empty()).unwrap_or(false) { "postgres" } else { "sqlite" }
+}
+
+impl TestApp {
+    /// A server on a fresh database.
+    pub async fn spawn() -> TestApp {
+        let (url, dir) = fresh_db().await;
+        Self::spawn_on(url, dir).await
+    }
+
+    /// A server on an existing database (e.g. to test a restart).
+    pub async fn spawn_on(db_url: String, dir: Option<std::sync::Arc<tempfile::TempDir>>) -> TestApp {
+        let key = "sb_test_bootstrap_key".to_owned();
+        let settings = Settings {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: std::env::temp_dir(),
+            database_url: Some(db_url.clone()),
+            bootstrap_api_key: Some(Secret(key.clone())),
+        };
+        let app: App = switchboard_server::build(&settings).await.expect("build app");
+        let state = app.state.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(switchboard_server::serve(app, listener, async move {
+            let _ = rx.await;
+        }));
+        TestApp {
+            addr,
+            base: format!("http://{addr}"),
+            key,
+            db_url,
+            state,
+            client: reqwest::Client::new(),
+            stop: Some(tx),
+            handle: Some(handle),
+            dir,
+        }
+    }
+
+    /// Graceful stop: waits until accepted events are flushed. Returns what a restart needs.
+    pub async fn stop(mut self) -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("server task").expect("server result");
+        }
+        (self.db_url.clone(), self.dir.clone())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
+        let status = r.status();
+        let bytes = r.bytes().await.expect("body");
+        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        (status, v)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.client.get(self.url(path)).header("X-API-Key", &self.key).send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::answer(self.client.post(self.url(path)).header("X-API-Key", &self.key).json(body).send().await.expect("request")).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, key: Option<&str>) -> (StatusCode, Value, Option<String>) {
+        let mut rb = self.client.post(self.url(path)).header("content-type", "application/json").body(body);
+        if let Some(k) = key {
+            rb = rb.header("X-API-Key", k);
+        }
+        let r = rb.send().await.expect("request");
+        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let (s, v) = Self::answer(r).await;
+        (s, v, ct)
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::answer(self.client.patch(self.url(path)).header("X-API-Key", &self.key).json(body).send().await.expect("request")).await
+    }
+
+    /// Posts one event.
+    pub async fn event(&self, body: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/events", &body).await
+    }
+
+    /// Posts a batch; asserts the batch itself was taken (200).
+    pub async fn batch(&self, events: Vec<Value>) -> Value {
+        let (s, v) = self.post("/api/v1/events/batch", &serde_json::json!({ "events": events })).await;
+        assert_eq!(s, StatusCode::OK, "batch answer: {v}");
+        v
+    }
+
+    /// Creates a queue with settings; asserts 201.
+    pub async fn queue(&self, body: Value) {
+        let (s, v) = self.post("/api/v1/queues", &body).await;
+        assert_eq!(s, StatusCode::CREATED, "create queue: {v}");
+    }
+
+    /// Switches the tenant clock.
+    pub async fn clock(&self, clock: &str) {
+        let (s, v) = self.patch("/api/v1/tenant", &serde_json::json!({ "clock": clock })).await;
+        assert_eq!(s, StatusCode::OK, "set clock: {v}");
+    }
+
+    /// Creates another tenant with its own key (tenants have no HTTP API yet).
+    pub async fn other_tenant(&self, slug: &str) -> String {
+        let now = switchboard_core::time::now_ms();
+        let t = self.state.store.create_tenant(slug, slug, now).await.expect("tenant");
+        let key = format!("sb_test_{slug}_{}", Uuid::new_v4().simple());
+        self.state.store.create_api_key(t.id, "test", &key, &["*".to_owned()], now).await.expect("key");
+        self.state.engine.load_tenant(&t).await.expect("load tenant");
+        key
+    }
+
+    /// The call's events' types, in order.
+    pub async fn history(&self, call: &str) -> Vec<String> {
+        let (s, v) = self.get(&format!("/api/v1/calls/{}/events?limit=500", urlencode(call))).await;
+        assert_eq!(s, StatusCode::OK, "history: {v}");
+        v["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// Percent-encodes a path segment.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `1999-08-01T00:00:00Z` + `s` seconds, RFC 3339.
+pub fn t(s: i64) -> String {
+    switchboard_core::format_rfc3339(933_465_600_000 + s * 1000)
+}
