@@ -71,6 +71,7 @@ pub struct CallFacts {
 
 /// One row of `GET /api/v1/reports/queues`. Durations in seconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueReportRow {
     /// RFC 3339 start of the interval (UTC).
     pub interval_start: String,

@@ -56,12 +56,15 @@ impl From<QueueRecord> for QueueDto {
     }
 }
 
-/// `POST /api/v1/queues` body; omitted settings take their defaults.
+/// Body of `POST /api/v1/queues` (where `id` is required and omitted settings take their
+/// defaults) and of `PATCH /api/v1/queues/{queue_id}` (where `id` may not appear and omitted
+/// fields keep their values).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewQueue {
-    pub id: String,
-    /// Defaults to the id.
+pub struct QueueBody {
+    /// Chosen by the client on creation: 1–64 of `A-Z a-z 0-9 . _ -`.
+    pub id: Option<String>,
+    /// 1–200 characters; defaults to the id.
     pub name: Option<String>,
     pub sla_threshold_s: Option<u32>,
     pub ring_timeout_s: Option<u32>,
@@ -71,53 +74,18 @@ pub struct NewQueue {
     pub survey_enabled: Option<bool>,
 }
 
-/// Settings to change; omitted ones are kept.
-#[derive(Debug, Default)]
-struct SettingsPatch {
-    pub sla_threshold_s: Option<u32>,
-    pub ring_timeout_s: Option<u32>,
-    pub max_no_answer: Option<u32>,
-    pub hold_max_s: Option<u32>,
-    pub short_call_s: Option<u32>,
-    pub survey_enabled: Option<bool>,
-}
-
-/// `PATCH /api/v1/queues/{queue_id}` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QueuePatch {
-    pub name: Option<String>,
-    pub sla_threshold_s: Option<u32>,
-    pub ring_timeout_s: Option<u32>,
-    pub max_no_answer: Option<u32>,
-    pub hold_max_s: Option<u32>,
-    pub short_call_s: Option<u32>,
-    pub survey_enabled: Option<bool>,
-}
-
-
-macro_rules! settings_of {
-    ($b:expr) => {
-        SettingsPatch {
-            sla_threshold_s: $b.sla_threshold_s,
-            ring_timeout_s: $b.ring_timeout_s,
-            max_no_answer: $b.max_no_answer,
-            hold_max_s: $b.hold_max_s,
-            short_call_s: $b.short_call_s,
-            survey_enabled: $b.survey_enabled,
-        }
-    };
-}
-
-fn apply_patch(mut s: QueueSettings, p: &SettingsPatch) -> Result<QueueSettings, ApiError> {
-    s.sla_threshold_s = p.sla_threshold_s.unwrap_or(s.sla_threshold_s);
-    s.ring_timeout_s = p.ring_timeout_s.unwrap_or(s.ring_timeout_s);
-    s.max_no_answer = p.max_no_answer.unwrap_or(s.max_no_answer);
-    s.hold_max_s = p.hold_max_s.unwrap_or(s.hold_max_s);
-    s.short_call_s = p.short_call_s.unwrap_or(s.short_call_s);
-    s.survey_enabled = p.survey_enabled.unwrap_or(s.survey_enabled);
-    s.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
-    Ok(s)
+impl QueueBody {
+    /// `base` with this body's settings applied, validated. Errors: 422 naming the setting.
+    fn settings(&self, mut s: QueueSettings) -> Result<QueueSettings, ApiError> {
+        s.sla_threshold_s = self.sla_threshold_s.unwrap_or(s.sla_threshold_s);
+        s.ring_timeout_s = self.ring_timeout_s.unwrap_or(s.ring_timeout_s);
+        s.max_no_answer = self.max_no_answer.unwrap_or(s.max_no_answer);
+        s.hold_max_s = self.hold_max_s.unwrap_or(s.hold_max_s);
+        s.short_call_s = self.short_call_s.unwrap_or(s.short_call_s);
+        s.survey_enabled = self.survey_enabled.unwrap_or(s.survey_enabled);
+        s.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
+        Ok(s)
+    }
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -129,15 +97,16 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 
 /// Creates a queue.
 #[utoipa::path(post, path = "/api/v1/queues", operation_id = "createQueue", tag = "queues",
-    request_body = NewQueue,
+    request_body = QueueBody,
     responses((status = 201, body = QueueDto), (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field")),
     security(("api_key" = [])))]
-pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): ApiJson<NewQueue>) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
+pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): ApiJson<QueueBody>) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
     auth.require("queues:write")?;
-    let id = QueueId::parse(&b.id).map_err(|e| ApiError::invalid("id", e))?;
+    let id = b.id.as_deref().ok_or_else(|| ApiError::invalid("id", "is required"))?;
+    let id = QueueId::parse(id).map_err(|e| ApiError::invalid("id", e))?;
     let name = b.name.clone().unwrap_or_else(|| id.to_string());
     check_name(&name)?;
-    let settings = apply_patch(QueueSettings::default(), &settings_of!(b))?;
+    let settings = b.settings(QueueSettings::default())?;
     let now = now_ms();
     let rec = QueueRecord { id: id.to_string(), name, settings: settings.clone(), created_at: now, updated_at: now };
     s.store.create_queue(auth.tenant_id, &rec).await.map_err(|e| match e {
@@ -182,17 +151,20 @@ fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
 /// Changes a queue's name or settings; omitted fields are kept. New settings apply to timers
 /// armed from now on.
 #[utoipa::path(patch, path = "/api/v1/queues/{queue_id}", operation_id = "patchQueue", tag = "queues",
-    params(("queue_id" = String, Path,)), request_body = QueuePatch,
+    params(("queue_id" = String, Path,)), request_body = QueueBody,
     responses((status = 200, body = QueueDto), (status = 404, description = "No such queue"), (status = 422, description = "Invalid field")),
     security(("api_key" = [])))]
-pub async fn patch_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, ApiJson(b): ApiJson<QueuePatch>) -> Result<Json<QueueDto>, ApiError> {
+pub async fn patch_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, ApiJson(b): ApiJson<QueueBody>) -> Result<Json<QueueDto>, ApiError> {
     auth.require("queues:write")?;
+    if b.id.is_some() {
+        return Err(ApiError::invalid("id", "a queue's id cannot be changed"));
+    }
     let mut q = s.store.queue(auth.tenant_id, &id).await.map_err(|e| not_found(e, &id))?;
     if let Some(n) = &b.name {
         check_name(n)?;
         q.name = n.clone();
     }
-    q.settings = apply_patch(q.settings, &settings_of!(b))?;
+    q.settings = b.settings(q.settings)?;
     q.updated_at = now_ms();
     s.store.update_queue(auth.tenant_id, &q).await.map_err(|e| not_found(e, &id))?;
     s.engine.put_queue(auth.tenant_id, &q.id, q.settings.clone())?;

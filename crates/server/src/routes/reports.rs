@@ -16,29 +16,10 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Params;
 
-/// One row per queue and interval with at least one offered call.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReportRow {
-    pub interval_start: String,
-    pub queue_id: String,
-    pub offered: u64,
-    pub answered: u64,
-    pub abandoned: u64,
-    pub answered_within_sl: u64,
-    pub service_level: Option<f64>,
-    pub asa_s: Option<f64>,
-    pub avg_abandon_wait_s: Option<f64>,
-    pub aht_s: Option<f64>,
-    pub abandonment_rate: Option<f64>,
-    pub max_wait_s: Option<f64>,
-    pub sla_breached: u64,
-    pub flagged_review: u64,
-}
-
 /// The report.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueueReport {
-    #[schema(value_type = Vec<ReportRow>)]
+    /// One row per queue and interval with at least one offered call, by interval then queue.
     pub rows: Vec<QueueReportRow>,
 }
 
