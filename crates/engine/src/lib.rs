@@ -206,7 +206,7 @@ impl Engine {
         let now = now_ms();
         let (mut results, done) = {
             let mut st = tenant.lock().expect("tenant lock");
-            let mut out = tenant::Pending::default();
+            let mut out = tenant::Pending::new(now);
             let results: Vec<_> = events
                 .into_iter()
                 .map(|e| st.apply(e, now, &mut loaded, &mut out))
@@ -255,7 +255,7 @@ impl Engine {
                 if st.clock != Clock::Live {
                     continue;
                 }
-                let mut out = tenant::Pending::default();
+                let mut out = tenant::Pending::new(now);
                 st.fire_due(now, &mut out);
                 let batch = st.finish(out);
                 if !batch.events.is_empty() {

@@ -87,11 +87,18 @@ struct AgentState {
 
 /// Events, alerts and touched calls of one request, turned into a [`WriteBatch`] by
 /// [`TenantState::finish`].
-#[derive(Default)]
 pub(crate) struct Pending {
+    /// Wall-clock time of the request (or tick): every event's `received_at`.
+    now: i64,
     events: Vec<EventRecord>,
     alerts: Vec<AlertRecord>,
     touched: Vec<Arc<str>>,
+}
+
+impl Pending {
+    pub(crate) fn new(now: i64) -> Self {
+        Pending { now, events: Vec::new(), alerts: Vec::new(), touched: Vec::new() }
+    }
 }
 
 /// One tenant's live state.
@@ -206,6 +213,7 @@ impl TenantState {
         out: &mut Pending,
     ) -> Result<Outcome, EngineError> {
         let ts = ev.timestamp.unwrap_or(now);
+        debug_assert_eq!(out.now, now);
         let key = ev.call_id.as_str();
         if !self.calls.contains_key(key) {
             if let Some(l) = loaded.remove(key) {
@@ -256,7 +264,7 @@ impl TenantState {
         };
         self.fire_own_before(&key, ts, out);
 
-        let received_at = now;
+        let answered_before = self.calls.get(&key).is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
             self.calls.insert(
@@ -270,13 +278,13 @@ impl TenantState {
                     hold_deadline: None,
                 },
             );
-            self.record(&key, &ev.kind, ts, ev.event_id, received_at, out)
+            self.record(&key, &ev.kind, ts, ev.event_id, out)
         } else {
             // A timer may have changed the state (e.g. ring timeout before this answer).
             self.calls[&key].call.check(&ev.kind)?;
-            self.emit(&key, ev.kind.clone(), ts, ev.event_id, received_at, out)
+            self.emit(&key, ev.kind.clone(), ts, ev.event_id, out)
         };
-        self.after(&key, &ev.kind, ts, received_at, out);
+        self.after(&key, &ev.kind, ts, answered_before, out);
         let entry = &self.calls[&key];
         Ok(Outcome {
             seq,
@@ -328,7 +336,8 @@ impl TenantState {
             TimerKind::Sla if c.answered_at.is_none() && c.status != CallStatus::Ended => {
                 EventKind::SlaBreached {
                     queue_id: c.queue_id.clone().or(c.first_queue_id.clone()).expect("armed on queue entry"),
-                    threshold_s: s.sla_threshold_s,
+                    // The threshold in force when the timer was armed at queue entry.
+                    threshold_s: secs(deadline - c.queued_at.unwrap_or(deadline)),
                 }
             }
             TimerKind::Ring if c.status == CallStatus::Ringing => {
@@ -345,12 +354,13 @@ impl TenantState {
                 }
             }
             TimerKind::Hold if c.status == CallStatus::OnHold => EventKind::LongHold {
+                // Armed at the start of the hold for the hold_max_s then in force.
                 hold_s: (deadline - c.state_since).max(0) as f64 / 1000.0,
-                threshold_s: s.hold_max_s,
+                threshold_s: secs(deadline - c.state_since),
             },
             _ => return,
         };
-        self.emit(key, ev, deadline, None, deadline, out);
+        self.emit(key, ev, deadline, None, out);
     }
 
     /// Applies an event to an existing call, assigns its seq and records it.
@@ -360,7 +370,6 @@ impl TenantState {
         kind: EventKind,
         ts: i64,
         event_id: Option<String>,
-        received_at: i64,
         out: &mut Pending,
     ) -> i64 {
         let entry = self.calls.get_mut(key).expect("emit on a known call");
@@ -368,7 +377,7 @@ impl TenantState {
             .call
             .apply(&kind, ts)
             .expect("checked before emit");
-        self.record(key, &kind, ts, event_id, received_at, out)
+        self.record(key, &kind, ts, event_id, out)
     }
 
     fn record(
@@ -377,7 +386,6 @@ impl TenantState {
         kind: &EventKind,
         ts: i64,
         event_id: Option<String>,
-        received_at: i64,
         out: &mut Pending,
     ) -> i64 {
         self.last_seq += 1;
@@ -404,7 +412,7 @@ impl TenantState {
             event_id: event_id.clone(),
             event_type: kind.type_name().to_owned(),
             ts,
-            received_at,
+            received_at: out.now,
             status_after: c.status.as_str().to_owned(),
             data,
         });
@@ -432,7 +440,7 @@ impl TenantState {
     }
 
     /// The rules that follow an applied client event.
-    fn after(&mut self, key: &Arc<str>, kind: &EventKind, ts: i64, received_at: i64, out: &mut Pending) {
+    fn after(&mut self, key: &Arc<str>, kind: &EventKind, ts: i64, answered_before: bool, out: &mut Pending) {
         let c = self.calls[key].call.clone();
         let s = self.settings_of(&c);
         match kind {
@@ -461,15 +469,14 @@ impl TenantState {
                     a.missed = 0;
                     a.on_break = false;
                 }
-                let first_answer = c.answered_at == Some(ts);
-                if let (true, Some(wait)) = (first_answer, c.wait_ms) {
+                if let (false, Some(wait)) = (answered_before, c.wait_ms) {
                     if wait > ms(s.sla_threshold_s) {
                         let ev = EventKind::LongWait {
                             queue_id: c.queue_id.clone(),
                             wait_s: wait as f64 / 1000.0,
                             threshold_s: s.sla_threshold_s,
                         };
-                        self.emit(key, ev, ts, None, received_at, out);
+                        self.emit(key, ev, ts, None, out);
                     }
                 }
             }
@@ -485,11 +492,11 @@ impl TenantState {
                             flag: CallFlag::Review,
                             talk_s: c.talk_ms as f64 / 1000.0,
                         };
-                        self.emit(key, ev, ts, None, received_at, out);
+                        self.emit(key, ev, ts, None, out);
                     }
                     if *end_reason == EndReason::Completed && s.survey_enabled {
                         let ev = EventKind::SurveyRequested { agent_id: c.agent_id.clone() };
-                        self.emit(key, ev, ts, None, received_at, out);
+                        self.emit(key, ev, ts, None, out);
                     }
                 }
                 self.ended.push_back(key.clone());
@@ -532,4 +539,8 @@ impl TenantState {
 
 fn ms(s: u32) -> i64 {
     i64::from(s) * 1000
+}
+
+fn secs(ms: i64) -> u32 {
+    u32::try_from(ms.max(0) / 1000).unwrap_or(u32::MAX)
 }

@@ -90,6 +90,12 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error", "an internal error occurred; it has been logged")
     }
 
+    /// Names the failing field.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
     /// Adds a member to the problem object.
     pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), v.into());
@@ -134,7 +140,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match &e {
             EngineError::UnknownTenant => ApiError::not_found(e.to_string()),
-            EngineError::UnknownCall(_) => ApiError::not_found(e.to_string()).with("field", "call_id"),
+            EngineError::UnknownCall(_) => ApiError::not_found(e.to_string()).with_field("call_id"),
             EngineError::CallExists { status, .. } => {
                 ApiError::conflict(e.to_string()).with("call_status", status.as_str())
             }

@@ -132,7 +132,7 @@ pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> 
         return Err(ApiError::invalid("events", "must hold at least one event"));
     }
     if events.len() > MAX_BATCH {
-        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} events; this one has {}", events.len())).with("field", "events"));
+        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} events; this one has {}", events.len())).with_field("events"));
     }
     let mut results: Vec<Option<Value>> = vec![None; events.len()];
     let mut valid = Vec::with_capacity(events.len());
@@ -157,7 +157,14 @@ pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> 
                 json!({"index": i, "status": status_of(&o).as_u16(), "seq": o.seq, "call_id": o.call_id,
                        "call_uuid": o.call_uuid, "call_status": o.status.as_str(), "duplicate": o.duplicate})
             }
-            Err(e) => problem_entry(i, e.into()),
+            Err(e) => {
+                // Name the field within the batch, as parse errors do.
+                let mut p: ApiError = e.into();
+                if let Some(f) = p.field.take() {
+                    p = p.with_field(format!("events[{i}].{f}"));
+                }
+                problem_entry(i, p)
+            }
         });
     }
     let results: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();

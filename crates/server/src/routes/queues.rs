@@ -110,7 +110,7 @@ pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): Api
     let now = now_ms();
     let rec = QueueRecord { id: id.to_string(), name, settings: settings.clone(), created_at: now, updated_at: now };
     s.store.create_queue(auth.tenant_id, &rec).await.map_err(|e| match e {
-        switchboard_store::StoreError::Conflict(_) => ApiError::conflict(format!("queue `{id}` already exists")).with("field", "id"),
+        switchboard_store::StoreError::Conflict(_) => ApiError::conflict(format!("queue `{id}` already exists")).with_field("id"),
         e => e.into(),
     })?;
     s.engine.put_queue(auth.tenant_id, id.as_str(), settings)?;
