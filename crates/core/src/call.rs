@@ -210,7 +210,8 @@ pub struct Call {
     /// Milliseconds spent `on_hold`.
     pub hold_ms: i64,
     pub flags: Flags,
-    /// When the current state was entered (event time).
+    /// When the current state was entered (event time; never earlier than the previous state's
+    /// start).
     pub state_since: TimestampMs,
     /// Largest event timestamp seen for this call.
     pub last_ts: TimestampMs,
@@ -400,10 +401,11 @@ impl Call {
         }
         self.queue_id = Some(q);
         self.status = CallStatus::Waiting;
-        self.state_since = ts;
     }
 
-    /// Closes the interval spent in the current state, adding it to talk or hold time.
+    /// Closes the interval spent in the current state, adding it to talk or hold time. The next
+    /// state starts at `ts`, or where this one started if `ts` runs backwards: intervals never
+    /// overlap, so talk + hold never exceed the time the call has seen.
     fn leave_state(&mut self, ts: TimestampMs) {
         let d = (ts - self.state_since).max(0);
         match self.status {
@@ -411,7 +413,7 @@ impl Call {
             CallStatus::OnHold => self.hold_ms += d,
             _ => {}
         }
-        self.state_since = ts;
+        self.state_since = self.state_since.max(ts);
     }
 }
 
@@ -442,13 +444,19 @@ mod tests {
         .unwrap()
     }
     fn routed() -> EventKind {
-        EventKind::CallRouted { agent_id: a("a1"), routing_time: None }
+        EventKind::CallRouted {
+            agent_id: a("a1"),
+            routing_time: None,
+        }
     }
     fn answered() -> EventKind {
         EventKind::CallAnswered { wait_time: None }
     }
     fn ended(r: EndReason) -> EventKind {
-        EventKind::CallEnded { end_reason: r, duration: None }
+        EventKind::CallEnded {
+            end_reason: r,
+            duration: None,
+        }
     }
 
     #[test]
@@ -457,7 +465,13 @@ mod tests {
         assert_eq!(c.status, CallStatus::Waiting);
         c.apply(&routed(), 20_000).unwrap();
         c.apply(&answered(), 25_000).unwrap();
-        c.apply(&EventKind::CallHold { hold_duration: None }, 65_000).unwrap();
+        c.apply(
+            &EventKind::CallHold {
+                hold_duration: None,
+            },
+            65_000,
+        )
+        .unwrap();
         c.apply(&EventKind::CallResumed, 95_000).unwrap();
         c.apply(&ended(EndReason::Completed), 100_000).unwrap();
         assert_eq!(c.wait_ms, Some(25_000));
@@ -471,7 +485,14 @@ mod tests {
     #[test]
     fn abandon_wait_runs_to_the_end() {
         let mut c = init(None, 0);
-        c.apply(&EventKind::CallQueued { queue_id: q("q0"), priority: Some(2) }, 10_000).unwrap();
+        c.apply(
+            &EventKind::CallQueued {
+                queue_id: q("q0"),
+                priority: Some(2),
+            },
+            10_000,
+        )
+        .unwrap();
         c.apply(&ended(EndReason::Abandoned), 52_000).unwrap();
         assert_eq!(c.wait_ms, Some(42_000));
         assert_eq!(c.priority, 2);
@@ -483,7 +504,13 @@ mod tests {
         let mut c = init(Some("q0"), 0);
         let before = c.clone();
         let e = c.apply(&answered(), 5_000).unwrap_err();
-        assert_eq!(e, TransitionError { status: CallStatus::Waiting, event: "call_answered" });
+        assert_eq!(
+            e,
+            TransitionError {
+                status: CallStatus::Waiting,
+                event: "call_answered"
+            }
+        );
         assert_eq!(c, before);
     }
 
@@ -502,11 +529,25 @@ mod tests {
     fn retransfer_and_transfer_move_back_to_a_queue() {
         let mut c = init(Some("q0"), 0);
         c.apply(&routed(), 1_000).unwrap();
-        c.apply(&EventKind::CallRetransfer { agent_id: a("a1"), missed: 1, agent_on_break: false }, 16_000).unwrap();
+        c.apply(
+            &EventKind::CallRetransfer {
+                agent_id: a("a1"),
+                missed: 1,
+                agent_on_break: false,
+            },
+            16_000,
+        )
+        .unwrap();
         assert_eq!((c.status, c.agent_id.clone()), (CallStatus::Waiting, None));
         c.apply(&routed(), 17_000).unwrap();
         c.apply(&answered(), 18_000).unwrap();
-        c.apply(&EventKind::CallTransferred { target: TransferTarget::Queue(q("q1")) }, 28_000).unwrap();
+        c.apply(
+            &EventKind::CallTransferred {
+                target: TransferTarget::Queue(q("q1")),
+            },
+            28_000,
+        )
+        .unwrap();
         assert_eq!(c.status, CallStatus::Waiting);
         assert_eq!(c.queue_id, Some(q("q1")));
         assert_eq!(c.first_queue_id, Some(q("q0")));
@@ -526,16 +567,33 @@ mod tests {
 
     fn any_event() -> impl Strategy<Value = EventKind> {
         prop_oneof![
-            Just(EventKind::CallQueued { queue_id: q("q0"), priority: None }),
+            Just(EventKind::CallQueued {
+                queue_id: q("q0"),
+                priority: None
+            }),
             Just(routed()),
             Just(answered()),
-            Just(EventKind::CallHold { hold_duration: None }),
+            Just(EventKind::CallHold {
+                hold_duration: None
+            }),
             Just(EventKind::CallResumed),
-            Just(EventKind::CallTransferred { target: TransferTarget::Queue(q("q1")) }),
-            Just(EventKind::CallTransferred { target: TransferTarget::Agent(a("a2")) }),
-            Just(EventKind::CallRetransfer { agent_id: a("a1"), missed: 1, agent_on_break: false }),
-            prop_oneof![Just(EndReason::Completed), Just(EndReason::Abandoned), Just(EndReason::Failed)]
-                .prop_map(ended),
+            Just(EventKind::CallTransferred {
+                target: TransferTarget::Queue(q("q1"))
+            }),
+            Just(EventKind::CallTransferred {
+                target: TransferTarget::Agent(a("a2"))
+            }),
+            Just(EventKind::CallRetransfer {
+                agent_id: a("a1"),
+                missed: 1,
+                agent_on_break: false
+            }),
+            prop_oneof![
+                Just(EndReason::Completed),
+                Just(EndReason::Abandoned),
+                Just(EndReason::Failed)
+            ]
+            .prop_map(ended),
         ]
     }
 

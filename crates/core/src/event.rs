@@ -120,10 +120,7 @@ pub enum EventKind {
         agent_on_break: bool,
     },
     /// Engine: the call was not answered within the queue's `sla_threshold_s`.
-    SlaBreached {
-        queue_id: QueueId,
-        threshold_s: u32,
-    },
+    SlaBreached { queue_id: QueueId, threshold_s: u32 },
     /// Engine: the call was answered after waiting longer than `sla_threshold_s`.
     LongWait {
         queue_id: Option<QueueId>,
@@ -458,11 +455,12 @@ impl IncomingEvent {
                     (Some(_), None) => TransferTarget::Queue(f.queue_req()?),
                     (None, Some(_)) => TransferTarget::Agent(f.agent_req()?),
                     (Some(_), Some(_)) => {
-                        return Err(err("agent_id", "give either queue_id or agent_id, not both"))
+                        return Err(err(
+                            "agent_id",
+                            "give either queue_id or agent_id, not both",
+                        ))
                     }
-                    (None, None) => {
-                        return Err(err("queue_id", "is required (or agent_id)"))
-                    }
+                    (None, None) => return Err(err("queue_id", "is required (or agent_id)")),
                 };
                 EventKind::CallTransferred { target }
             }
@@ -470,10 +468,7 @@ impl IncomingEvent {
                 end_reason: match f.get("end_reason") {
                     None => return Err(err("end_reason", "is required")),
                     Some(v) => v.as_str().and_then(EndReason::parse).ok_or_else(|| {
-                        err(
-                            "end_reason",
-                            "must be `completed`, `abandoned` or `failed`",
-                        )
+                        err("end_reason", "must be `completed`, `abandoned` or `failed`")
                     })?,
                 },
                 duration: f.seconds_opt("duration")?,
@@ -532,7 +527,8 @@ mod tests {
 
     #[test]
     fn payload_round_trips_client_fields() {
-        let e = parse(json!({"type":"call_initiated","call_id":"c1","queue_id":"q0","priority":2})).unwrap();
+        let e = parse(json!({"type":"call_initiated","call_id":"c1","queue_id":"q0","priority":2}))
+            .unwrap();
         assert_eq!(
             e.kind.payload(),
             json!({"call_type":"voice","queue_id":"q0","priority":2})
@@ -545,13 +541,34 @@ mod tests {
         assert_eq!(f(json!({"call_id":"c1"})), "type");
         assert_eq!(f(json!({"type":"call_queued"})), "call_id");
         assert_eq!(f(json!({"type":"call_queued","call_id":"c1"})), "queue_id");
-        assert_eq!(f(json!({"type":"call_routed","call_id":"c1","agent_id":5})), "agent_id");
-        assert_eq!(f(json!({"type":"call_answered","call_id":"c1","wait_time":-1})), "wait_time");
-        assert_eq!(f(json!({"type":"call_ended","call_id":"c1","end_reason":"bored"})), "end_reason");
-        assert_eq!(f(json!({"type":"call_ended","call_id":"c1","end_reason":"failed","timestamp":"noon"})), "timestamp");
-        assert_eq!(f(json!({"type":"call_initiated","call_id":"c1","priority":101})), "priority");
-        assert_eq!(f(json!({"type":"call_transferred","call_id":"c1"})), "queue_id");
-        assert_eq!(f(json!({"type":"call_initiated","call_id":"c1","event_id":""})), "event_id");
+        assert_eq!(
+            f(json!({"type":"call_routed","call_id":"c1","agent_id":5})),
+            "agent_id"
+        );
+        assert_eq!(
+            f(json!({"type":"call_answered","call_id":"c1","wait_time":-1})),
+            "wait_time"
+        );
+        assert_eq!(
+            f(json!({"type":"call_ended","call_id":"c1","end_reason":"bored"})),
+            "end_reason"
+        );
+        assert_eq!(
+            f(json!({"type":"call_ended","call_id":"c1","end_reason":"failed","timestamp":"noon"})),
+            "timestamp"
+        );
+        assert_eq!(
+            f(json!({"type":"call_initiated","call_id":"c1","priority":101})),
+            "priority"
+        );
+        assert_eq!(
+            f(json!({"type":"call_transferred","call_id":"c1"})),
+            "queue_id"
+        );
+        assert_eq!(
+            f(json!({"type":"call_initiated","call_id":"c1","event_id":""})),
+            "event_id"
+        );
         assert_eq!(f(json!([1, 2])), "");
     }
 
@@ -566,7 +583,10 @@ mod tests {
 
     #[test]
     fn alerts_go_to_the_alert_topic() {
-        let k = EventKind::LongHold { hold_s: 61.0, threshold_s: 60 };
+        let k = EventKind::LongHold {
+            hold_s: 61.0,
+            threshold_s: 60,
+        };
         assert!(k.is_alert());
         assert_eq!(k.topic(), "alerts");
         assert_eq!(EventKind::CallResumed.topic(), "calls");

@@ -174,7 +174,14 @@ pub fn queue_report(
 mod tests {
     use super::*;
 
-    fn call(q: &str, at: i64, answered: bool, ended: bool, wait: Option<i64>, handle: i64) -> CallFacts {
+    fn call(
+        q: &str,
+        at: i64,
+        answered: bool,
+        ended: bool,
+        wait: Option<i64>,
+        handle: i64,
+    ) -> CallFacts {
         CallFacts {
             queue_id: q.into(),
             queued_at: at,
@@ -205,7 +212,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         let ps = &rows[0];
         assert_eq!(ps.interval_start, "1970-01-01T00:00:00Z");
-        assert_eq!((ps.offered, ps.answered, ps.abandoned, ps.answered_within_sl), (5, 3, 1, 2));
+        assert_eq!(
+            (ps.offered, ps.answered, ps.abandoned, ps.answered_within_sl),
+            (5, 3, 1, 2)
+        );
         assert_eq!(ps.service_level, Some(0.5));
         assert_eq!(ps.asa_s, Some(30.0));
         assert_eq!(ps.avg_abandon_wait_s, Some(40.0));
@@ -214,8 +224,14 @@ mod tests {
         assert_eq!(ps.max_wait_s, Some(50.0));
         assert_eq!((ps.sla_breached, ps.flagged_review), (2, 1));
         let pe = &rows[1];
-        assert_eq!((pe.queue_id.as_str(), pe.interval_start.as_str()), ("PE", "1970-01-02T00:00:00Z"));
-        assert_eq!((pe.asa_s, pe.aht_s, pe.service_level), (None, None, Some(0.0)));
+        assert_eq!(
+            (pe.queue_id.as_str(), pe.interval_start.as_str()),
+            ("PE", "1970-01-02T00:00:00Z")
+        );
+        assert_eq!(
+            (pe.asa_s, pe.aht_s, pe.service_level),
+            (None, None, Some(0.0))
+        );
     }
 
     #[test]

@@ -108,14 +108,25 @@ mod tests {
     #[test]
     fn defaults_are_the_briefs() {
         let s = QueueSettings::default();
-        assert_eq!((s.sla_threshold_s, s.ring_timeout_s, s.hold_max_s, s.short_call_s), (30, 15, 60, 10));
+        assert_eq!(
+            (
+                s.sla_threshold_s,
+                s.ring_timeout_s,
+                s.hold_max_s,
+                s.short_call_s
+            ),
+            (30, 15, 60, 10)
+        );
         assert!(s.survey_enabled);
         assert!(s.validate().is_ok());
     }
 
     #[test]
     fn out_of_range_names_the_field() {
-        let s = QueueSettings { ring_timeout_s: 0, ..Default::default() };
+        let s = QueueSettings {
+            ring_timeout_s: 0,
+            ..Default::default()
+        };
         assert_eq!(s.validate().unwrap_err().field, "ring_timeout_s");
     }
 

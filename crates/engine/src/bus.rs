@@ -48,7 +48,11 @@ pub fn stream_message(e: &EventRecord) -> StreamMessage {
         "data": data,
     })
     .to_string();
-    StreamMessage { seq: e.seq, topic, json }
+    StreamMessage {
+        seq: e.seq,
+        topic,
+        json,
+    }
 }
 
 /// The registry of tenant channels.
@@ -74,7 +78,9 @@ impl Bus {
     /// Publishes committed events; serialises only when someone listens.
     pub fn publish(&self, tenant: Uuid, events: &[EventRecord]) {
         let channels = self.channels.read().expect("bus lock");
-        let Some(tx) = channels.get(&tenant) else { return };
+        let Some(tx) = channels.get(&tenant) else {
+            return;
+        };
         if tx.receiver_count() == 0 {
             return;
         }

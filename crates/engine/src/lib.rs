@@ -113,12 +113,16 @@ impl Engine {
         let live = s.live_calls(t.id).await?;
         let seq = s.max_seq(t.id).await?;
         let watermark = s.max_event_ts(t.id).await?;
+        let agents = s.agents(t.id).await?;
         let mut st = TenantState::new(t.id, t.clock, seq, watermark);
         for q in queues {
             st.put_queue(&q.id, q.settings);
         }
         for c in live {
             st.insert_loaded(c);
+        }
+        for a in agents {
+            st.put_agent(a);
         }
         self.inner
             .tenants
@@ -149,7 +153,12 @@ impl Engine {
     }
 
     /// Registers a queue's settings (after the store wrote them).
-    pub fn put_queue(&self, tenant_id: Uuid, queue_id: &str, settings: QueueSettings) -> Result<(), EngineError> {
+    pub fn put_queue(
+        &self,
+        tenant_id: Uuid,
+        queue_id: &str,
+        settings: QueueSettings,
+    ) -> Result<(), EngineError> {
         let t = self.tenant(tenant_id)?;
         t.lock().expect("tenant lock").put_queue(queue_id, settings);
         Ok(())
@@ -163,7 +172,10 @@ impl Engine {
     }
 
     /// Subscribes to a tenant's stream of committed events.
-    pub fn subscribe(&self, tenant_id: Uuid) -> tokio::sync::broadcast::Receiver<Arc<StreamMessage>> {
+    pub fn subscribe(
+        &self,
+        tenant_id: Uuid,
+    ) -> tokio::sync::broadcast::Receiver<Arc<StreamMessage>> {
         self.inner.bus.subscribe(tenant_id)
     }
 
@@ -171,7 +183,11 @@ impl Engine {
     ///
     /// Events for calls not in memory are looked up in the store first (one query for the
     /// whole batch), without holding the tenant lock. Results are in input order.
-    pub async fn submit(&self, tenant_id: Uuid, events: Vec<IncomingEvent>) -> Vec<Result<Outcome, EngineError>> {
+    pub async fn submit(
+        &self,
+        tenant_id: Uuid,
+        events: Vec<IncomingEvent>,
+    ) -> Vec<Result<Outcome, EngineError>> {
         let tenant = match self.tenant(tenant_id) {
             Ok(t) => t,
             Err(e) => return events.iter().map(|_| Err(e.clone())).collect(),
@@ -191,7 +207,12 @@ impl Engine {
         let mut loaded: HashMap<String, LoadedCall> = HashMap::new();
         if !missing.is_empty() {
             let ids: Vec<&str> = missing.iter().map(String::as_str).collect();
-            match self.inner.store.calls_by_external_ids(tenant_id, &ids).await {
+            match self
+                .inner
+                .store
+                .calls_by_external_ids(tenant_id, &ids)
+                .await
+            {
                 Ok(found) => {
                     for c in found {
                         loaded.insert(c.row.call.external_id.as_str().to_owned(), c);
@@ -218,7 +239,15 @@ impl Engine {
             // after the original delivery is durable.
             let done = if any_ok || !batch.events.is_empty() {
                 let (tx, rx) = oneshot::channel();
-                if self.inner.writer.send(WriteRequest::Write { batch, done: Some(tx) }).is_err() {
+                if self
+                    .inner
+                    .writer
+                    .send(WriteRequest::Write {
+                        batch,
+                        done: Some(tx),
+                    })
+                    .is_err()
+                {
                     None
                 } else {
                     Some(rx)
@@ -248,7 +277,14 @@ impl Engine {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let tenants: Vec<_> = self.inner.tenants.read().expect("tenants lock").values().cloned().collect();
+            let tenants: Vec<_> = self
+                .inner
+                .tenants
+                .read()
+                .expect("tenants lock")
+                .values()
+                .cloned()
+                .collect();
             let now = now_ms();
             for t in tenants {
                 let mut st = t.lock().expect("tenant lock");
@@ -259,7 +295,10 @@ impl Engine {
                 st.fire_due(now, &mut out);
                 let batch = st.finish(out);
                 if !batch.events.is_empty() {
-                    let _ = self.inner.writer.send(WriteRequest::Write { batch, done: None });
+                    let _ = self
+                        .inner
+                        .writer
+                        .send(WriteRequest::Write { batch, done: None });
                 }
             }
         }

@@ -27,10 +27,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use switchboard_core::{
-    AgentId, Call, CallFlag, CallStatus, Clock, EndReason, EventKind, IncomingEvent,
-    QueueSettings, TransferTarget,
+    AgentId, Call, CallFlag, CallStatus, Clock, EndReason, EventKind, IncomingEvent, QueueSettings,
+    TransferTarget,
 };
-use switchboard_store::{AlertRecord, CallRow, EventRecord, LoadedCall, WriteBatch};
+use switchboard_store::{AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, WriteBatch};
 
 use crate::EngineError;
 
@@ -93,11 +93,18 @@ pub(crate) struct Pending {
     events: Vec<EventRecord>,
     alerts: Vec<AlertRecord>,
     touched: Vec<Arc<str>>,
+    agents: Vec<String>,
 }
 
 impl Pending {
     pub(crate) fn new(now: i64) -> Self {
-        Pending { now, events: Vec::new(), alerts: Vec::new(), touched: Vec::new() }
+        Pending {
+            now,
+            events: Vec::new(),
+            alerts: Vec::new(),
+            touched: Vec::new(),
+            agents: Vec::new(),
+        }
     }
 }
 
@@ -147,7 +154,18 @@ impl TenantState {
         self.calls.get(external_id).map(|e| &e.call)
     }
 
-    /// Puts a call read from the store back in memory, re-arming its timers from its state.
+    /// Sets an agent's no-answer state read from the store.
+    pub fn put_agent(&mut self, a: AgentRow) {
+        self.agents.insert(
+            a.agent_id,
+            AgentState {
+                missed: a.missed,
+                on_break: a.on_break,
+            },
+        );
+    }
+
+    /// Puts a call read from the store back in memory with the timers it had armed.
     pub fn insert_loaded(&mut self, l: LoadedCall) {
         let key: Arc<str> = Arc::from(l.row.call.external_id.as_str());
         let event_ids = l
@@ -155,36 +173,27 @@ impl TenantState {
             .into_iter()
             .filter_map(|(id, seq, st)| Some((id, (seq, CallStatus::parse(&st)?))))
             .collect();
-        let call = l.row.call;
-        let ended = call.status == CallStatus::Ended;
-        let mut entry = CallEntry {
+        let ended = l.row.call.status == CallStatus::Ended;
+        let entry = CallEntry {
             last_seq: l.row.last_seq,
             event_ids,
-            sla_deadline: None,
-            ring_deadline: None,
-            hold_deadline: None,
-            call,
+            // Exactly the timers that were armed, with their deadlines: settings changed since
+            // do not re-time them (a restart changes no outcome).
+            sla_deadline: l.row.sla_deadline,
+            ring_deadline: l.row.ring_deadline,
+            hold_deadline: l.row.hold_deadline,
+            call: l.row.call,
         };
-        if !ended {
-            let s = self.settings_of(&entry.call);
-            let c = &entry.call;
-            if let (Some(q), None) = (c.queued_at, c.answered_at) {
-                if !c.flags.contains(CallFlag::SlaBreached) {
-                    entry.sla_deadline = Some(q + ms(s.sla_threshold_s));
-                }
+        for (k, d) in [
+            (TimerKind::Sla, entry.sla_deadline),
+            (TimerKind::Ring, entry.ring_deadline),
+            (TimerKind::Hold, entry.hold_deadline),
+        ] {
+            if let Some(d) = d {
+                self.timers.insert((d, k, key.clone()));
             }
-            if c.status == CallStatus::Ringing {
-                entry.ring_deadline = Some(c.state_since + ms(s.ring_timeout_s));
-            }
-            if c.status == CallStatus::OnHold && !c.flags.contains(CallFlag::LongHold) {
-                entry.hold_deadline = Some(c.state_since + ms(s.hold_max_s));
-            }
-            for k in [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold] {
-                if let Some(d) = *entry.deadline(k) {
-                    self.timers.insert((d, k, key.clone()));
-                }
-            }
-        } else {
+        }
+        if ended {
             self.ended.push_back(key.clone());
         }
         self.calls.insert(key, entry);
@@ -222,7 +231,8 @@ impl TenantState {
         }
         // Validate against the current state before anything moves.
         if let Some(entry) = self.calls.get(key) {
-            if let Some((seq, status)) = ev.event_id.as_ref().and_then(|id| entry.event_ids.get(id)) {
+            if let Some((seq, status)) = ev.event_id.as_ref().and_then(|id| entry.event_ids.get(id))
+            {
                 return Ok(Outcome {
                     seq: *seq,
                     call_uuid: entry.call.id,
@@ -244,7 +254,9 @@ impl TenantState {
         let queue = match &ev.kind {
             EventKind::CallInitiated { queue_id, .. } => queue_id.as_ref(),
             EventKind::CallQueued { queue_id, .. } => Some(queue_id),
-            EventKind::CallTransferred { target: TransferTarget::Queue(q) } => Some(q),
+            EventKind::CallTransferred {
+                target: TransferTarget::Queue(q),
+            } => Some(q),
             _ => None,
         };
         if let Some(q) = queue {
@@ -264,7 +276,10 @@ impl TenantState {
         };
         self.fire_own_before(&key, ts, out);
 
-        let answered_before = self.calls.get(&key).is_some_and(|e| e.call.answered_at.is_some());
+        let answered_before = self
+            .calls
+            .get(&key)
+            .is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
             self.calls.insert(
@@ -313,7 +328,9 @@ impl TenantState {
 
     fn fire_own_before(&mut self, key: &Arc<str>, t: i64, out: &mut Pending) {
         loop {
-            let Some(entry) = self.calls.get_mut(key) else { return };
+            let Some(entry) = self.calls.get_mut(key) else {
+                return;
+            };
             let due = [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold]
                 .into_iter()
                 .filter_map(|k| entry.deadline(k).filter(|d| *d < t).map(|d| (d, k)))
@@ -325,7 +342,9 @@ impl TenantState {
     }
 
     fn fire(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64, out: &mut Pending) {
-        let Some(entry) = self.calls.get_mut(key) else { return };
+        let Some(entry) = self.calls.get_mut(key) else {
+            return;
+        };
         if *entry.deadline(kind) != Some(deadline) {
             return; // stale: cancelled or re-armed
         }
@@ -335,13 +354,18 @@ impl TenantState {
         let ev = match kind {
             TimerKind::Sla if c.answered_at.is_none() && c.status != CallStatus::Ended => {
                 EventKind::SlaBreached {
-                    queue_id: c.queue_id.clone().or(c.first_queue_id.clone()).expect("armed on queue entry"),
+                    queue_id: c
+                        .queue_id
+                        .clone()
+                        .or(c.first_queue_id.clone())
+                        .expect("armed on queue entry"),
                     // The threshold in force when the timer was armed at queue entry.
                     threshold_s: secs(deadline - c.queued_at.unwrap_or(deadline)),
                 }
             }
             TimerKind::Ring if c.status == CallStatus::Ringing => {
                 let agent = c.agent_id.clone().expect("ringing has an agent");
+                out.agents.push(agent.as_str().to_owned());
                 let a = self.agents.entry(agent.as_str().to_owned()).or_default();
                 a.missed += 1;
                 if s.max_no_answer > 0 && a.missed >= s.max_no_answer {
@@ -373,10 +397,7 @@ impl TenantState {
         out: &mut Pending,
     ) -> i64 {
         let entry = self.calls.get_mut(key).expect("emit on a known call");
-        entry
-            .call
-            .apply(&kind, ts)
-            .expect("checked before emit");
+        entry.call.apply(&kind, ts).expect("checked before emit");
         self.record(key, &kind, ts, event_id, out)
     }
 
@@ -440,24 +461,39 @@ impl TenantState {
     }
 
     /// The rules that follow an applied client event.
-    fn after(&mut self, key: &Arc<str>, kind: &EventKind, ts: i64, answered_before: bool, out: &mut Pending) {
+    fn after(
+        &mut self,
+        key: &Arc<str>,
+        kind: &EventKind,
+        ts: i64,
+        answered_before: bool,
+        out: &mut Pending,
+    ) {
         let c = self.calls[key].call.clone();
         let s = self.settings_of(&c);
         match kind {
             EventKind::CallInitiated { .. }
             | EventKind::CallQueued { .. }
-            | EventKind::CallTransferred { target: TransferTarget::Queue(_) } => {
+            | EventKind::CallTransferred {
+                target: TransferTarget::Queue(_),
+            } => {
                 self.disarm(key, TimerKind::Ring);
                 self.disarm(key, TimerKind::Hold);
                 let entry = &self.calls[key];
                 // Armed once, at the first queue entry, while unanswered.
                 if let (Some(q), None, None) = (c.queued_at, c.answered_at, entry.sla_deadline) {
-                    if q == ts && !c.flags.contains(CallFlag::SlaBreached) && c.first_queue_id == c.queue_id {
+                    if q == ts
+                        && !c.flags.contains(CallFlag::SlaBreached)
+                        && c.first_queue_id == c.queue_id
+                    {
                         self.arm(key, TimerKind::Sla, q + ms(s.sla_threshold_s));
                     }
                 }
             }
-            EventKind::CallRouted { .. } | EventKind::CallTransferred { target: TransferTarget::Agent(_) } => {
+            EventKind::CallRouted { .. }
+            | EventKind::CallTransferred {
+                target: TransferTarget::Agent(_),
+            } => {
                 self.disarm(key, TimerKind::Hold);
                 self.arm(key, TimerKind::Ring, ts + ms(s.ring_timeout_s));
             }
@@ -465,9 +501,13 @@ impl TenantState {
                 self.disarm(key, TimerKind::Ring);
                 self.disarm(key, TimerKind::Sla);
                 if let Some(agent) = &c.agent_id {
-                    let a = self.agents.entry(agent.as_str().to_owned()).or_default();
-                    a.missed = 0;
-                    a.on_break = false;
+                    if let Some(a) = self.agents.get_mut(agent.as_str()) {
+                        if a.missed > 0 || a.on_break {
+                            a.missed = 0;
+                            a.on_break = false;
+                            out.agents.push(agent.as_str().to_owned());
+                        }
+                    }
                 }
                 if let (false, Some(wait)) = (answered_before, c.wait_ms) {
                     if wait > ms(s.sla_threshold_s) {
@@ -480,7 +520,11 @@ impl TenantState {
                     }
                 }
             }
-            EventKind::CallHold { .. } => self.arm(key, TimerKind::Hold, ts + ms(s.hold_max_s)),
+            // From the hold's start as the call counts it (`state_since`, which a backwards
+            // timestamp does not move back), so `hold_s` in `long_hold` is exact.
+            EventKind::CallHold { .. } => {
+                self.arm(key, TimerKind::Hold, c.state_since + ms(s.hold_max_s))
+            }
             EventKind::CallResumed => self.disarm(key, TimerKind::Hold),
             EventKind::CallEnded { end_reason, .. } => {
                 for k in [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold] {
@@ -495,7 +539,9 @@ impl TenantState {
                         self.emit(key, ev, ts, None, out);
                     }
                     if *end_reason == EndReason::Completed && s.survey_enabled {
-                        let ev = EventKind::SurveyRequested { agent_id: c.agent_id.clone() };
+                        let ev = EventKind::SurveyRequested {
+                            agent_id: c.agent_id.clone(),
+                        };
                         self.emit(key, ev, ts, None, out);
                     }
                 }
@@ -514,16 +560,46 @@ impl TenantState {
         let calls = touched
             .iter()
             .filter_map(|k| self.calls.get(k))
-            .map(|e| CallRow { call: e.call.clone(), last_seq: e.last_seq })
+            .map(|e| CallRow {
+                call: e.call.clone(),
+                last_seq: e.last_seq,
+                sla_deadline: e.sla_deadline,
+                ring_deadline: e.ring_deadline,
+                hold_deadline: e.hold_deadline,
+            })
+            .collect();
+        let mut agent_ids = out.agents;
+        agent_ids.sort_unstable();
+        agent_ids.dedup();
+        let agents = agent_ids
+            .into_iter()
+            .filter_map(|id| {
+                let a = self.agents.get(&id)?;
+                Some(AgentRow {
+                    agent_id: id,
+                    missed: a.missed,
+                    on_break: a.on_break,
+                })
+            })
             .collect();
         while self.ended.len() > ENDED_KEPT {
             if let Some(k) = self.ended.pop_front() {
-                if self.calls.get(&k).is_some_and(|e| e.call.status == CallStatus::Ended) {
+                if self
+                    .calls
+                    .get(&k)
+                    .is_some_and(|e| e.call.status == CallStatus::Ended)
+                {
                     self.calls.remove(&k);
                 }
             }
         }
-        WriteBatch { tenant_id: self.id, events: out.events, alerts: out.alerts, calls }
+        WriteBatch {
+            tenant_id: self.id,
+            events: out.events,
+            alerts: out.alerts,
+            calls,
+            agents,
+        }
     }
 
     /// Number of pending (armed) timers, stale entries included.
@@ -533,7 +609,9 @@ impl TenantState {
 
     /// The agent's consecutive misses and whether it is on break.
     pub fn agent(&self, agent: &AgentId) -> Option<(u32, bool)> {
-        self.agents.get(agent.as_str()).map(|a| (a.missed, a.on_break))
+        self.agents
+            .get(agent.as_str())
+            .map(|a| (a.missed, a.on_break))
     }
 }
 

@@ -18,7 +18,10 @@ pub(crate) type Done = oneshot::Sender<Result<(), String>>;
 
 pub(crate) enum WriteRequest {
     /// Events to make durable; `done` is answered after commit (None for timer-made events).
-    Write { batch: WriteBatch, done: Option<Done> },
+    Write {
+        batch: WriteBatch,
+        done: Option<Done>,
+    },
     /// Answered once everything before it is durable (graceful shutdown).
     Flush(oneshot::Sender<()>),
 }

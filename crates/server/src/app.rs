@@ -50,8 +50,9 @@ impl Settings {
         match &self.database_url {
             Some(u) if !u.is_empty() => Ok(u.clone()),
             _ => {
-                std::fs::create_dir_all(&self.data_dir)
-                    .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display()))?;
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create data dir {}: {e}", self.data_dir.display())
+                })?;
                 Ok(sqlite_url(&self.data_dir))
             }
         }
@@ -84,9 +85,21 @@ pub struct App {
 pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let url = settings.effective_database_url()?;
     let store = Store::connect(&url).await?;
-    let bootstrap_key = bootstrap(&store, settings.bootstrap_api_key.as_ref().map(|s| s.0.as_str())).await?;
+    let bootstrap_key = bootstrap(
+        &store,
+        settings.bootstrap_api_key.as_ref().map(|s| s.0.as_str()),
+    )
+    .await?;
     let engine = Engine::start(store.clone()).await?;
-    Ok(App { state: AppState { store, engine, keys: KeyCache::default(), shutdown: Default::default() }, bootstrap_key })
+    Ok(App {
+        state: AppState {
+            store,
+            engine,
+            keys: KeyCache::default(),
+            shutdown: Default::default(),
+        },
+        bootstrap_key,
+    })
 }
 
 /// Creates tenant `default` and its first key on an empty database. Returns a key to print.
@@ -96,15 +109,22 @@ pub async fn bootstrap(store: &Store, given: Option<&str>) -> anyhow::Result<Opt
     if store.tenant_count().await? == 0 {
         let t = store.create_tenant("default", "Default", now).await?;
         let key = given.map(str::to_owned).unwrap_or_else(generate_key);
-        store.create_api_key(t.id, "bootstrap", &key, &all, now).await?;
+        store
+            .create_api_key(t.id, "bootstrap", &key, &all, now)
+            .await?;
         return Ok(Some(key));
     }
     if let Some(key) = given {
-        match store.api_key_by_hash(&switchboard_store::hash_api_key(key)).await {
+        match store
+            .api_key_by_hash(&switchboard_store::hash_api_key(key))
+            .await
+        {
             Ok(_) => {}
             Err(StoreError::NotFound) => {
                 let t = store.tenant_by_slug("default").await?;
-                store.create_api_key(t.id, "bootstrap", key, &all, now).await?;
+                store
+                    .create_api_key(t.id, "bootstrap", key, &all, now)
+                    .await?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -118,27 +138,33 @@ pub fn router(state: AppState) -> Router {
     routes::router()
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let route = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            let id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            tracing::info_span!("request", method = %req.method(), route, request_id = id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                tracing::info_span!("request", method = %req.method(), route, request_id = id)
+            }),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
 /// (at most 30 s), and flushes every accepted event before returning.
-pub async fn serve(app: App, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    app: App,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let state = app.state.clone();
     let router = router(app.state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

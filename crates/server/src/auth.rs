@@ -50,7 +50,10 @@ impl KeyCache {
         match store.api_key_by_hash(&hash).await {
             Ok(info) => {
                 let info = Arc::new(info);
-                self.0.write().expect("key cache").insert(hash, info.clone());
+                self.0
+                    .write()
+                    .expect("key cache")
+                    .insert(hash, info.clone());
                 Ok(info)
             }
             Err(StoreError::NotFound) => Err(ApiError::unauthorized("the API key is not valid")),
@@ -78,9 +81,13 @@ impl Auth {
 
     /// Authenticates a presented key.
     pub async fn from_key(state: &AppState, key: Option<&str>) -> Result<Auth, ApiError> {
-        let key = key.ok_or_else(|| ApiError::unauthorized("send the API key in the X-API-Key header"))?;
+        let key =
+            key.ok_or_else(|| ApiError::unauthorized("send the API key in the X-API-Key header"))?;
         let info = state.keys.verify(&state.store, key).await?;
-        Ok(Auth { tenant_id: info.tenant_id, key: info })
+        Ok(Auth {
+            tenant_id: info.tenant_id,
+            key: info,
+        })
     }
 }
 

@@ -24,13 +24,30 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, slug, title, detail: detail.into(), field: None, extra: Map::new() }
+    fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            field: None,
+            extra: Map::new(),
+        }
     }
 
     /// 400: the request body is not JSON, or a query parameter is wrong.
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
     }
 
     /// 400 naming a query parameter.
@@ -42,12 +59,22 @@ impl ApiError {
 
     /// 401: no key, or an unknown one.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
     }
 
     /// 403: the key lacks the scope.
     pub fn forbidden(scope: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", format!("this API key lacks the scope `{scope}`"))
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Forbidden",
+            format!("this API key lacks the scope `{scope}`"),
+        )
     }
 
     /// 404.
@@ -62,7 +89,12 @@ impl ApiError {
 
     /// 413.
     pub fn too_large(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Content too large", detail)
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Content too large",
+            detail,
+        )
     }
 
     /// 422 naming a field of the body.
@@ -71,7 +103,11 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-field",
             "Invalid field",
-            if field.is_empty() { detail.to_string() } else { format!("{field}: {detail}") },
+            if field.is_empty() {
+                detail.to_string()
+            } else {
+                format!("{field}: {detail}")
+            },
         );
         if !field.is_empty() {
             e.field = Some(field.to_owned());
@@ -81,13 +117,23 @@ impl ApiError {
 
     /// 503: the store or the writer is unavailable; retrying is safe.
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
     }
 
     /// 500 with the cause logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error", "an internal error occurred; it has been logged")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal server error",
+            "an internal error occurred; it has been logged",
+        )
     }
 
     /// Names the failing field.
@@ -105,7 +151,10 @@ impl ApiError {
     /// The problem object.
     pub fn body(&self) -> Value {
         let mut m = Map::new();
-        m.insert("type".into(), json!(format!("urn:switchboard:problem:{}", self.slug)));
+        m.insert(
+            "type".into(),
+            json!(format!("urn:switchboard:problem:{}", self.slug)),
+        );
         m.insert("title".into(), json!(self.title));
         m.insert("status".into(), json!(self.status.as_u16()));
         m.insert("detail".into(), json!(self.detail));
@@ -122,7 +171,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body().to_string();
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            body,
+        )
+            .into_response()
     }
 }
 
@@ -144,7 +198,9 @@ impl From<EngineError> for ApiError {
             EngineError::CallExists { status, .. } => {
                 ApiError::conflict(e.to_string()).with("call_status", status.as_str())
             }
-            EngineError::Transition(t) => ApiError::conflict(e.to_string()).with("call_status", t.status.as_str()),
+            EngineError::Transition(t) => {
+                ApiError::conflict(e.to_string()).with("call_status", t.status.as_str())
+            }
             EngineError::UnknownQueue(_) => ApiError::invalid("queue_id", e.to_string()),
             EngineError::Storage(_) => {
                 tracing::error!(error = %e, "event not durable");

@@ -42,7 +42,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let field = match msg.strip_prefix("missing field `") {
                 Some(rest) => {
                     let name = rest.split('`').next().unwrap_or_default();
-                    if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+                    if path.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{path}.{name}")
+                    }
                 }
                 None => path,
             };
@@ -91,7 +95,14 @@ impl Params {
     /// An RFC 3339 instant as epoch ms.
     pub fn time(&self, k: &str) -> Result<Option<i64>, ApiError> {
         self.get(k)
-            .map(|v| parse_rfc3339(v).ok_or_else(|| ApiError::bad_param(k, "must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z")))
+            .map(|v| {
+                parse_rfc3339(v).ok_or_else(|| {
+                    ApiError::bad_param(
+                        k,
+                        "must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z",
+                    )
+                })
+            })
             .transpose()
     }
 
@@ -101,13 +112,21 @@ impl Params {
             None => Ok(DEFAULT_LIMIT),
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(ApiError::bad_param("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+                _ => Err(ApiError::bad_param(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_LIMIT}"),
+                )),
             },
         }
     }
 
     /// A value parsed by `f`, with `expected` in the error.
-    pub fn parsed<T>(&self, k: &str, f: impl Fn(&str) -> Option<T>, expected: &str) -> Result<Option<T>, ApiError> {
+    pub fn parsed<T>(
+        &self,
+        k: &str,
+        f: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, ApiError> {
         self.get(k)
             .map(|v| f(v).ok_or_else(|| ApiError::bad_param(k, format!("must be {expected}"))))
             .transpose()

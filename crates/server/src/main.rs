@@ -87,8 +87,11 @@ enum ApiKeyCommand {
 }
 
 fn init_logs(json: bool) {
-    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().with_current_span(true).init();
     } else {
@@ -100,13 +103,20 @@ fn init_logs(json: bool) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { listen, db, log_format } => {
+        Command::Serve {
+            listen,
+            db,
+            log_format,
+        } => {
             init_logs(log_format != "text");
             let settings = Settings {
                 listen,
                 data_dir: db.data_dir,
                 database_url: db.database_url,
-                bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY").ok().filter(|k| !k.is_empty()).map(Secret),
+                bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY")
+                    .ok()
+                    .filter(|k| !k.is_empty())
+                    .map(Secret),
             };
             let app = app::build(&settings).await?;
             if let Some(key) = &app.bootstrap_key {
@@ -116,19 +126,55 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(addr = %listener.local_addr()?, backend = ?app.state.store.backend(), "switchboard listening");
             app::serve(app, listener, app::shutdown_signal()).await
         }
-        Command::ApiKey { command: ApiKeyCommand::Create { tenant, name, scopes, db } } => {
-            let settings = Settings { listen: ([127, 0, 0, 1], 0).into(), data_dir: db.data_dir, database_url: db.database_url, bootstrap_api_key: None };
-            let store = switchboard_store::Store::connect(&settings.effective_database_url()?).await?;
-            let t = store.tenant_by_slug(&tenant).await.map_err(|e| anyhow::anyhow!("tenant `{tenant}`: {e}"))?;
-            let scopes = if scopes.is_empty() { vec!["*".to_owned()] } else { scopes };
+        Command::ApiKey {
+            command:
+                ApiKeyCommand::Create {
+                    tenant,
+                    name,
+                    scopes,
+                    db,
+                },
+        } => {
+            let settings = Settings {
+                listen: ([127, 0, 0, 1], 0).into(),
+                data_dir: db.data_dir,
+                database_url: db.database_url,
+                bootstrap_api_key: None,
+            };
+            let store =
+                switchboard_store::Store::connect(&settings.effective_database_url()?).await?;
+            let t = store
+                .tenant_by_slug(&tenant)
+                .await
+                .map_err(|e| anyhow::anyhow!("tenant `{tenant}`: {e}"))?;
+            let scopes = if scopes.is_empty() {
+                vec!["*".to_owned()]
+            } else {
+                scopes
+            };
             let key = auth::generate_key();
-            store.create_api_key(t.id, &name, &key, &scopes, switchboard_core::time::now_ms()).await?;
+            store
+                .create_api_key(t.id, &name, &key, &scopes, switchboard_core::time::now_ms())
+                .await?;
             println!("{key}");
             Ok(())
         }
-        Command::Replay { file, format: _, url, api_key, batch_size, json } => {
+        Command::Replay {
+            file,
+            format: _,
+            url,
+            api_key,
+            batch_size,
+            json,
+        } => {
             init_logs(false);
-            let opts = replay::ReplayOptions { file, url, api_key, batch_size: batch_size as usize, progress: !json };
+            let opts = replay::ReplayOptions {
+                file,
+                url,
+                api_key,
+                batch_size: batch_size as usize,
+                progress: !json,
+            };
             let summary = replay::run(&opts).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -998,7 +998,7 @@ async fn tenants_are_isolated() {
     let acme = app.other_tenant("acme").await;
     let k = Some(acme.as_str());
     for path in [
-        format!("/api/v1/calls/SHARED"),
+        "/api/v1/calls/SHARED".to_owned(),
         format!("/api/v1/calls/{uuid}"),
         format!("/api/v1/calls/{uuid}/events"),
     ] {

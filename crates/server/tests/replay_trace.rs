@@ -2,9 +2,9 @@
 //! the `switchboard replay` client: the per-day queue report must equal what the oracle computes
 //! straight from the CSV (counts exact, means within 0.01 s).
 
-mod support;
 #[path = "support/anonymous_bank_oracle.rs"]
 mod oracle;
+mod support;
 
 use std::path::PathBuf;
 
@@ -12,7 +12,8 @@ use support::TestApp;
 use switchboard_server::replay::{run, ReplayOptions};
 
 fn csv_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv")
 }
 
 fn close(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {
@@ -35,7 +36,9 @@ async fn replayed_trace_report_equals_the_csv() {
     assert_eq!(summary.skipped_rows.get("phantom").copied(), Some(199));
 
     let (s, report) = app
-        .get("/api/v1/reports/queues?from=1999-08-01T00:00:00Z&to=1999-08-17T00:00:00Z&interval=day")
+        .get(
+            "/api/v1/reports/queues?from=1999-08-01T00:00:00Z&to=1999-08-17T00:00:00Z&interval=day",
+        )
         .await;
     assert_eq!(s, 200, "{report}");
     let rows = report["rows"].as_array().expect("rows");
@@ -43,7 +46,11 @@ async fn replayed_trace_report_equals_the_csv() {
     assert_eq!(rows.len(), expected.len(), "one row per day and queue");
     for (got, want) in rows.iter().zip(&expected) {
         let ctx = format!("{} {}", want.day, want.queue_id);
-        assert_eq!(got["interval_start"], format!("{}T00:00:00Z", want.day), "{ctx}");
+        assert_eq!(
+            got["interval_start"],
+            format!("{}T00:00:00Z", want.day),
+            "{ctx}"
+        );
         assert_eq!(got["queue_id"], want.queue_id.as_str(), "{ctx}");
         for (k, v) in [
             ("offered", want.offered),
@@ -63,7 +70,11 @@ async fn replayed_trace_report_equals_the_csv() {
             ("aht_s", want.aht_s, 0.01),
             ("max_wait_s", want.max_wait_s, 0.01),
         ] {
-            assert!(close(got[k].as_f64(), v, tol), "{ctx} {k}: got {} want {v:?}", got[k]);
+            assert!(
+                close(got[k].as_f64(), v, tol),
+                "{ctx} {k}: got {} want {v:?}",
+                got[k]
+            );
         }
     }
 
@@ -73,14 +84,19 @@ async fn replayed_trace_report_equals_the_csv() {
     assert_eq!(s, 200);
     assert_eq!(alerts["items"].as_array().unwrap().len(), 1);
     let (_, calls) = app.get("/api/v1/calls?flag=sla_breached&limit=500").await;
-    assert_eq!(calls["items"].as_array().unwrap().len(), 500.min(breached as usize));
+    assert_eq!(
+        calls["items"].as_array().unwrap().len(),
+        500.min(breached as usize)
+    );
 
     // A second replay of the same file changes nothing: every event is a duplicate.
     let again = run(&opts).await.expect("second replay");
     assert_eq!(again.accepted, 0);
     assert_eq!(again.duplicates, summary.events_sent);
     let (_, report2) = app
-        .get("/api/v1/reports/queues?from=1999-08-01T00:00:00Z&to=1999-08-17T00:00:00Z&interval=day")
+        .get(
+            "/api/v1/reports/queues?from=1999-08-01T00:00:00Z&to=1999-08-17T00:00:00Z&interval=day",
+        )
         .await;
     assert_eq!(report, report2);
     app.stop().await;

@@ -32,7 +32,7 @@ use switchboard_core::{
     Call, CallFlag, CallStatus, CallType, Clock, EndReason, ExternalCallId, Flags, QueueSettings,
 };
 
-use entity::{alert, api_key, call, call_event, queue, tenant};
+use entity::{agent, alert, api_key, call, call_event, queue, tenant};
 
 /// Storage failure, converted to an HTTP status in one place (the server's error module).
 #[derive(Debug, thiserror::Error)]
@@ -136,11 +136,23 @@ pub struct AlertRecord {
     pub data: String,
 }
 
-/// A call's projection with the sequence number of its last event.
+/// A call's projection with the sequence number of its last event and its pending timers'
+/// deadlines (epoch ms).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallRow {
     pub call: Call,
     pub last_seq: i64,
+    pub sla_deadline: Option<i64>,
+    pub ring_deadline: Option<i64>,
+    pub hold_deadline: Option<i64>,
+}
+
+/// An agent's no-answer state: consecutive misses and whether it was put on break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRow {
+    pub agent_id: String,
+    pub missed: u32,
+    pub on_break: bool,
 }
 
 /// A call loaded back into the engine, with the idempotency keys of its events
@@ -159,6 +171,8 @@ pub struct WriteBatch {
     pub alerts: Vec<AlertRecord>,
     /// Latest projection of each call touched.
     pub calls: Vec<CallRow>,
+    /// Latest state of each agent touched.
+    pub agents: Vec<AgentRow>,
 }
 
 /// Filters of `GET /api/v1/calls`. Times are epoch ms on `initiated_at`, `to` exclusive.
@@ -292,7 +306,12 @@ impl Store {
     }
 
     /// Creates a tenant on the `live` clock. Errors: `Conflict` when the slug is taken.
-    pub async fn create_tenant(&self, slug: &str, name: &str, now: i64) -> Result<Tenant, StoreError> {
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<Tenant, StoreError> {
         let m = tenant::ActiveModel {
             id: Set(Uuid::now_v7()),
             slug: Set(slug.to_owned()),
@@ -309,7 +328,12 @@ impl Store {
     }
 
     /// Sets the tenant's timer clock. Errors: `NotFound`.
-    pub async fn set_tenant_clock(&self, id: Uuid, clock: Clock, now: i64) -> Result<(), StoreError> {
+    pub async fn set_tenant_clock(
+        &self,
+        id: Uuid,
+        clock: Clock,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let r = tenant::Entity::update_many()
             .col_expr(tenant::Column::Clock, Expr::value(clock.as_str()))
             .col_expr(tenant::Column::UpdatedAt, Expr::value(now))
@@ -383,11 +407,23 @@ impl Store {
         let s = &q.settings;
         let r = queue::Entity::update_many()
             .col_expr(queue::Column::Name, Expr::value(q.name.clone()))
-            .col_expr(queue::Column::SlaThresholdS, Expr::value(s.sla_threshold_s as i32))
-            .col_expr(queue::Column::RingTimeoutS, Expr::value(s.ring_timeout_s as i32))
-            .col_expr(queue::Column::MaxNoAnswer, Expr::value(s.max_no_answer as i32))
+            .col_expr(
+                queue::Column::SlaThresholdS,
+                Expr::value(s.sla_threshold_s as i32),
+            )
+            .col_expr(
+                queue::Column::RingTimeoutS,
+                Expr::value(s.ring_timeout_s as i32),
+            )
+            .col_expr(
+                queue::Column::MaxNoAnswer,
+                Expr::value(s.max_no_answer as i32),
+            )
             .col_expr(queue::Column::HoldMaxS, Expr::value(s.hold_max_s as i32))
-            .col_expr(queue::Column::ShortCallS, Expr::value(s.short_call_s as i32))
+            .col_expr(
+                queue::Column::ShortCallS,
+                Expr::value(s.short_call_s as i32),
+            )
             .col_expr(queue::Column::SurveyEnabled, Expr::value(s.survey_enabled))
             .col_expr(queue::Column::UpdatedAt, Expr::value(q.updated_at))
             .filter(queue::Column::TenantId.eq(tenant_id))
@@ -495,6 +531,21 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Every agent's no-answer state (reloaded into the engine at start).
+    pub async fn agents(&self, tenant_id: Uuid) -> Result<Vec<AgentRow>, StoreError> {
+        Ok(agent::Entity::find()
+            .filter(agent::Column::TenantId.eq(tenant_id))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| AgentRow {
+                agent_id: m.agent_id,
+                missed: m.missed.max(0) as u32,
+                on_break: m.on_break,
+            })
+            .collect())
     }
 
     /// A call by Switchboard id or by external id. Errors: `NotFound`.
@@ -668,7 +719,16 @@ impl Store {
         to: i64,
         queue_id: Option<&str>,
     ) -> Result<Vec<CallFacts>, StoreError> {
-        type Row = (Option<String>, Option<i64>, Option<i64>, String, Option<i64>, i64, i64, String);
+        type Row = (
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+            String,
+            Option<i64>,
+            i64,
+            i64,
+            String,
+        );
         let mut q = call::Entity::find()
             .select_only()
             .column(call::Column::FirstQueueId)
@@ -688,19 +748,21 @@ impl Store {
         let rows: Vec<Row> = q.into_tuple().all(&self.db).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(queue, queued_at, answered_at, status, wait, talk, hold, flags)| {
-                let flags = Flags::from_db(&flags);
-                Some(CallFacts {
-                    queue_id: queue?,
-                    queued_at: queued_at?,
-                    answered: answered_at.is_some(),
-                    ended: status == CallStatus::Ended.as_str(),
-                    wait_ms: wait,
-                    handle_ms: talk + hold,
-                    sla_breached: flags.contains(CallFlag::SlaBreached),
-                    review: flags.contains(CallFlag::Review),
-                })
-            })
+            .filter_map(
+                |(queue, queued_at, answered_at, status, wait, talk, hold, flags)| {
+                    let flags = Flags::from_db(&flags);
+                    Some(CallFacts {
+                        queue_id: queue?,
+                        queued_at: queued_at?,
+                        answered: answered_at.is_some(),
+                        ended: status == CallStatus::Ended.as_str(),
+                        wait_ms: wait,
+                        handle_ms: talk + hold,
+                        sla_breached: flags.contains(CallFlag::SlaBreached),
+                        review: flags.contains(CallFlag::Review),
+                    })
+                },
+            )
             .collect())
     }
 
@@ -709,6 +771,7 @@ impl Store {
     pub async fn append(&self, batches: &[WriteBatch]) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
         let mut latest: HashMap<Uuid, (Uuid, &CallRow)> = HashMap::new();
+        let mut agents: HashMap<(Uuid, &str), &AgentRow> = HashMap::new();
         let mut events = Vec::new();
         let mut alerts = Vec::new();
         for b in batches {
@@ -729,6 +792,9 @@ impl Store {
             }
             for c in &b.calls {
                 latest.insert(c.call.id, (b.tenant_id, c));
+            }
+            for a in &b.agents {
+                agents.insert((b.tenant_id, a.agent_id.as_str()), a);
             }
         }
         insert_chunks::<call_event::Entity, _>(&txn, events, None).await?;
@@ -755,9 +821,25 @@ impl Store {
                 call::Column::StateSince,
                 call::Column::LastTs,
                 call::Column::LastSeq,
+                call::Column::SlaDeadline,
+                call::Column::RingDeadline,
+                call::Column::HoldDeadline,
             ])
             .to_owned();
         insert_chunks::<call::Entity, _>(&txn, calls, Some(upsert)).await?;
+        let agents: Vec<agent::ActiveModel> = agents
+            .into_iter()
+            .map(|((t, id), a)| agent::ActiveModel {
+                tenant_id: Set(t),
+                agent_id: Set(id.to_owned()),
+                missed: Set(a.missed as i32),
+                on_break: Set(a.on_break),
+            })
+            .collect();
+        let upsert = OnConflict::columns([agent::Column::TenantId, agent::Column::AgentId])
+            .update_columns([agent::Column::Missed, agent::Column::OnBreak])
+            .to_owned();
+        insert_chunks::<agent::Entity, _>(&txn, agents, Some(upsert)).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -896,6 +978,9 @@ fn call_active(tenant_id: Uuid, r: &CallRow) -> call::ActiveModel {
         state_since: Set(c.state_since),
         last_ts: Set(c.last_ts),
         last_seq: Set(r.last_seq),
+        sla_deadline: Set(r.sla_deadline),
+        ring_deadline: Set(r.ring_deadline),
+        hold_deadline: Set(r.hold_deadline),
     }
 }
 
@@ -907,6 +992,9 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
     };
     Ok(CallRow {
         last_seq: m.last_seq,
+        sla_deadline: m.sla_deadline,
+        ring_deadline: m.ring_deadline,
+        hold_deadline: m.hold_deadline,
         call: Call {
             id: m.id,
             external_id: ExternalCallId::parse(&m.external_id)

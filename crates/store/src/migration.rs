@@ -86,6 +86,18 @@ enum Calls {
     StateSince,
     LastTs,
     LastSeq,
+    SlaDeadline,
+    RingDeadline,
+    HoldDeadline,
+}
+
+#[derive(Iden)]
+enum Agents {
+    Table,
+    TenantId,
+    AgentId,
+    Missed,
+    OnBreak,
 }
 
 #[derive(Iden)]
@@ -205,6 +217,9 @@ impl MigrationTrait for Init {
                 .col(big(Calls::StateSince))
                 .col(big(Calls::LastTs))
                 .col(big(Calls::LastSeq))
+                .col(ColumnDef::new(Calls::SlaDeadline).big_integer().null())
+                .col(ColumnDef::new(Calls::RingDeadline).big_integer().null())
+                .col(ColumnDef::new(Calls::HoldDeadline).big_integer().null())
                 .to_owned(),
         )
         .await?;
@@ -259,7 +274,11 @@ impl MigrationTrait for Init {
                 .col(big(CallEvents::ReceivedAt))
                 .col(text(CallEvents::StatusAfter))
                 .col(ColumnDef::new(CallEvents::Data).text().not_null())
-                .primary_key(Index::create().col(CallEvents::TenantId).col(CallEvents::Seq))
+                .primary_key(
+                    Index::create()
+                        .col(CallEvents::TenantId)
+                        .col(CallEvents::Seq),
+                )
                 .to_owned(),
         )
         .await?;
@@ -285,6 +304,17 @@ impl MigrationTrait for Init {
                 .col(big(Alerts::Ts))
                 .col(ColumnDef::new(Alerts::Data).text().not_null())
                 .primary_key(Index::create().col(Alerts::TenantId).col(Alerts::Seq))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(Agents::Table)
+                .col(uuid(Agents::TenantId))
+                .col(text(Agents::AgentId))
+                .col(int(Agents::Missed))
+                .col(ColumnDef::new(Agents::OnBreak).boolean().not_null())
+                .primary_key(Index::create().col(Agents::TenantId).col(Agents::AgentId))
                 .to_owned(),
         )
         .await?;

@@ -40,17 +40,31 @@ pub struct AlertDto {
            ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<AlertDto>), (status = 400, description = "Bad parameter")),
     security(("api_key" = [])))]
-pub async fn list_alerts(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<Page<AlertDto>>, ApiError> {
+pub async fn list_alerts(
+    State(s): State<AppState>,
+    auth: Auth,
+    p: Params,
+) -> Result<Json<Page<AlertDto>>, ApiError> {
     auth.require("alerts:read")?;
     let f = AlertFilter {
-        alert_type: p.parsed("type", |t| ALERT_TYPES.contains(&t).then(|| t.to_owned()), "one of sla_breached, long_wait, long_hold")?,
+        alert_type: p.parsed(
+            "type",
+            |t| ALERT_TYPES.contains(&t).then(|| t.to_owned()),
+            "one of sla_breached, long_wait, long_hold",
+        )?,
         from: p.time("from")?,
         to: p.time("to")?,
     };
     let limit = p.limit()?;
-    let after = p.parsed("cursor", |c| c.parse::<i64>().ok(), "a cursor returned by this endpoint")?;
+    let after = p.parsed(
+        "cursor",
+        |c| c.parse::<i64>().ok(),
+        "a cursor returned by this endpoint",
+    )?;
     let rows = s.store.alerts(auth.tenant_id, &f, after, limit).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|a| a.seq.to_string())).flatten();
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|a| a.seq.to_string()))
+        .flatten();
     let items = rows
         .into_iter()
         .map(|a| AlertDto {

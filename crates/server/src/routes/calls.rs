@@ -125,12 +125,24 @@ fn parse_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
            ("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<CallDto>), (status = 400, description = "Bad parameter")),
     security(("api_key" = [])))]
-pub async fn list_calls(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<Page<CallDto>>, ApiError> {
+pub async fn list_calls(
+    State(s): State<AppState>,
+    auth: Auth,
+    p: Params,
+) -> Result<Json<Page<CallDto>>, ApiError> {
     auth.require("calls:read")?;
     let f = CallFilter {
-        status: p.parsed("status", CallStatus::parse, "one of initiated, waiting, ringing, active, on_hold, ended")?,
+        status: p.parsed(
+            "status",
+            CallStatus::parse,
+            "one of initiated, waiting, ringing, active, on_hold, ended",
+        )?,
         queue_id: p.get("queue_id").map(str::to_owned),
-        flag: p.parsed("flag", CallFlag::parse, "one of out_of_order, review, sla_breached, long_wait, long_hold")?,
+        flag: p.parsed(
+            "flag",
+            CallFlag::parse,
+            "one of out_of_order, review, sla_breached, long_wait, long_hold",
+        )?,
         from: p.time("from")?,
         to: p.time("to")?,
     };
@@ -138,9 +150,15 @@ pub async fn list_calls(State(s): State<AppState>, auth: Auth, p: Params) -> Res
     let after = p.parsed("cursor", parse_cursor, "a cursor returned by this endpoint")?;
     let rows = s.store.calls(auth.tenant_id, &f, after, limit).await?;
     let next_cursor = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| format!("{}_{}", r.call.initiated_at, r.call.id)))
+        .then(|| {
+            rows.last()
+                .map(|r| format!("{}_{}", r.call.initiated_at, r.call.id))
+        })
         .flatten();
-    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(Json(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> {
@@ -155,7 +173,11 @@ async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> 
     params(("id" = String, Path, description = "Switchboard id or the client's call id")),
     responses((status = 200, body = CallDto), (status = 404, description = "No such call")),
     security(("api_key" = [])))]
-pub async fn get_call(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<CallDto>, ApiError> {
+pub async fn get_call(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<CallDto>, ApiError> {
     auth.require("calls:read")?;
     Ok(Json(find(&s, &auth, &id).await?.into()))
 }
@@ -166,12 +188,29 @@ pub async fn get_call(State(s): State<AppState>, auth: Auth, Path(id): Path<Stri
     params(("id" = String, Path,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<EventDto>), (status = 404, description = "No such call")),
     security(("api_key" = [])))]
-pub async fn call_events(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, p: Params) -> Result<Json<Page<EventDto>>, ApiError> {
+pub async fn call_events(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Json<Page<EventDto>>, ApiError> {
     auth.require("calls:read")?;
     let call = find(&s, &auth, &id).await?;
     let limit = p.limit()?;
-    let after = p.parsed("cursor", |c| c.parse::<i64>().ok(), "a cursor returned by this endpoint")?;
-    let rows = s.store.call_events(auth.tenant_id, call.call.id, after, limit).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|e| e.seq.to_string())).flatten();
-    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    let after = p.parsed(
+        "cursor",
+        |c| c.parse::<i64>().ok(),
+        "a cursor returned by this endpoint",
+    )?;
+    let rows = s
+        .store
+        .call_events(auth.tenant_id, call.call.id, after, limit)
+        .await?;
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|e| e.seq.to_string()))
+        .flatten();
+    Ok(Json(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }

@@ -63,7 +63,13 @@ pub struct EventResult {
 
 impl From<Outcome> for EventResult {
     fn from(o: Outcome) -> Self {
-        EventResult { seq: o.seq, call_id: o.call_id, call_uuid: o.call_uuid, status: o.status.as_str().to_owned(), duplicate: o.duplicate }
+        EventResult {
+            seq: o.seq,
+            call_id: o.call_id,
+            call_uuid: o.call_uuid,
+            status: o.status.as_str().to_owned(),
+            duplicate: o.duplicate,
+        }
     }
 }
 
@@ -87,7 +93,11 @@ pub struct BatchResult {
 }
 
 fn status_of(o: &Outcome) -> StatusCode {
-    if o.duplicate { StatusCode::OK } else { StatusCode::CREATED }
+    if o.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
 }
 
 /// Ingests one event; answers once it is durable.
@@ -101,12 +111,21 @@ fn status_of(o: &Outcome) -> StatusCode {
         (status = 413, description = "Body over 1 MiB"), (status = 422, description = "Invalid field"),
         (status = 503, description = "Not durable; retry with the same event_id")),
     security(("api_key" = [])))]
-pub async fn post_event(State(s): State<AppState>, auth: Auth, req: Request) -> Result<(StatusCode, Json<EventResult>), ApiError> {
+pub async fn post_event(
+    State(s): State<AppState>,
+    auth: Auth,
+    req: Request,
+) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     auth.require("events:write")?;
     let bytes = body_bytes(req, &()).await?;
     let v: Value = parse_json(&bytes)?;
     let ev = IncomingEvent::from_json(&v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
-    let r = s.engine.submit(auth.tenant_id, vec![ev]).await.pop().unwrap_or(Err(EngineError::Storage("no result".into())))?;
+    let r = s
+        .engine
+        .submit(auth.tenant_id, vec![ev])
+        .await
+        .pop()
+        .unwrap_or(Err(EngineError::Storage("no result".into())))?;
     Ok((status_of(&r), Json(r.into())))
 }
 
@@ -119,7 +138,11 @@ pub async fn post_event(State(s): State<AppState>, auth: Auth, req: Request) -> 
         (status = 400, description = "Malformed JSON"), (status = 401, description = "Missing or invalid key"),
         (status = 413, description = "Over 1000 events or 1 MiB"), (status = 422, description = "No `events` array")),
     security(("api_key" = [])))]
-pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> Result<Json<BatchResult>, ApiError> {
+pub async fn post_batch(
+    State(s): State<AppState>,
+    auth: Auth,
+    req: Request,
+) -> Result<Json<BatchResult>, ApiError> {
     auth.require("events:write")?;
     let bytes = body_bytes(req, &()).await?;
     let body: Value = parse_json(&bytes)?;
@@ -132,7 +155,11 @@ pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> 
         return Err(ApiError::invalid("events", "must hold at least one event"));
     }
     if events.len() > MAX_BATCH {
-        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} events; this one has {}", events.len())).with_field("events"));
+        return Err(ApiError::too_large(format!(
+            "a batch holds at most {MAX_BATCH} events; this one has {}",
+            events.len()
+        ))
+        .with_field("events"));
     }
     let mut results: Vec<Option<Value>> = vec![None; events.len()];
     let mut valid = Vec::with_capacity(events.len());
@@ -144,16 +171,30 @@ pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> 
                 index.push(i);
             }
             Err(e) => {
-                let field = if e.field.is_empty() { format!("events[{i}]") } else { format!("events[{i}].{}", e.field) };
+                let field = if e.field.is_empty() {
+                    format!("events[{i}]")
+                } else {
+                    format!("events[{i}].{}", e.field)
+                };
                 results[i] = Some(problem_entry(i, ApiError::invalid(&field, e.message)));
             }
         }
     }
     let (mut accepted, mut duplicates) = (0, 0);
-    for (r, i) in s.engine.submit(auth.tenant_id, valid).await.into_iter().zip(index) {
+    for (r, i) in s
+        .engine
+        .submit(auth.tenant_id, valid)
+        .await
+        .into_iter()
+        .zip(index)
+    {
         results[i] = Some(match r {
             Ok(o) => {
-                if o.duplicate { duplicates += 1 } else { accepted += 1 }
+                if o.duplicate {
+                    duplicates += 1
+                } else {
+                    accepted += 1
+                }
                 json!({"index": i, "status": status_of(&o).as_u16(), "seq": o.seq, "call_id": o.call_id,
                        "call_uuid": o.call_uuid, "call_status": o.status.as_str(), "duplicate": o.duplicate})
             }
@@ -167,9 +208,17 @@ pub async fn post_batch(State(s): State<AppState>, auth: Auth, req: Request) -> 
             }
         });
     }
-    let results: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
+    let results: Vec<Value> = results
+        .into_iter()
+        .map(|r| r.unwrap_or(Value::Null))
+        .collect();
     let rejected = results.len() - accepted - duplicates;
-    Ok(Json(BatchResult { accepted, duplicates, rejected, results }))
+    Ok(Json(BatchResult {
+        accepted,
+        duplicates,
+        rejected,
+        results,
+    }))
 }
 
 fn problem_entry(i: usize, e: ApiError) -> Value {

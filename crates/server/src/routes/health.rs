@@ -18,9 +18,14 @@ pub async fn health() -> Json<Value> {
 #[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "ops",
     responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready")))]
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    s.store.ping().await.map_err(|e| ApiError::unavailable(format!("database unreachable: {e}")))?;
+    s.store
+        .ping()
+        .await
+        .map_err(|e| ApiError::unavailable(format!("database unreachable: {e}")))?;
     if !s.engine.is_healthy() {
-        return Err(ApiError::unavailable("the event writer failed; see the logs"));
+        return Err(ApiError::unavailable(
+            "the event writer failed; see the logs",
+        ));
     }
     Ok(Json(json!({"status": "ready"})))
 }

@@ -32,9 +32,18 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
-        .route("/api/v1/tenant", get(tenant::get_tenant).patch(tenant::patch_tenant))
-        .route("/api/v1/queues", post(queues::create_queue).get(queues::list_queues))
-        .route("/api/v1/queues/{queue_id}", get(queues::get_queue).patch(queues::patch_queue))
+        .route(
+            "/api/v1/tenant",
+            get(tenant::get_tenant).patch(tenant::patch_tenant),
+        )
+        .route(
+            "/api/v1/queues",
+            post(queues::create_queue).get(queues::list_queues),
+        )
+        .route(
+            "/api/v1/queues/{queue_id}",
+            get(queues::get_queue).patch(queues::patch_queue),
+        )
         .route("/api/v1/events", post(events::post_event))
         .route("/api/v1/events/batch", post(events::post_batch))
         .route("/api/v1/calls", get(calls::list_calls))

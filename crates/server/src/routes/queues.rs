@@ -83,7 +83,8 @@ impl QueueBody {
         s.hold_max_s = self.hold_max_s.unwrap_or(s.hold_max_s);
         s.short_call_s = self.short_call_s.unwrap_or(s.short_call_s);
         s.survey_enabled = self.survey_enabled.unwrap_or(s.survey_enabled);
-        s.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
+        s.validate()
+            .map_err(|e| ApiError::invalid(e.field, e.message))?;
         Ok(s)
     }
 }
@@ -100,19 +101,36 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     request_body = QueueBody,
     responses((status = 201, body = QueueDto), (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field")),
     security(("api_key" = [])))]
-pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): ApiJson<QueueBody>) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
+pub async fn create_queue(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(b): ApiJson<QueueBody>,
+) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
     auth.require("queues:write")?;
-    let id = b.id.as_deref().ok_or_else(|| ApiError::invalid("id", "is required"))?;
+    let id =
+        b.id.as_deref()
+            .ok_or_else(|| ApiError::invalid("id", "is required"))?;
     let id = QueueId::parse(id).map_err(|e| ApiError::invalid("id", e))?;
     let name = b.name.clone().unwrap_or_else(|| id.to_string());
     check_name(&name)?;
     let settings = b.settings(QueueSettings::default())?;
     let now = now_ms();
-    let rec = QueueRecord { id: id.to_string(), name, settings: settings.clone(), created_at: now, updated_at: now };
-    s.store.create_queue(auth.tenant_id, &rec).await.map_err(|e| match e {
-        switchboard_store::StoreError::Conflict(_) => ApiError::conflict(format!("queue `{id}` already exists")).with_field("id"),
-        e => e.into(),
-    })?;
+    let rec = QueueRecord {
+        id: id.to_string(),
+        name,
+        settings: settings.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    s.store
+        .create_queue(auth.tenant_id, &rec)
+        .await
+        .map_err(|e| match e {
+            switchboard_store::StoreError::Conflict(_) => {
+                ApiError::conflict(format!("queue `{id}` already exists")).with_field("id")
+            }
+            e => e.into(),
+        })?;
     s.engine.put_queue(auth.tenant_id, id.as_str(), settings)?;
     Ok((StatusCode::CREATED, Json(rec.into())))
 }
@@ -122,12 +140,24 @@ pub async fn create_queue(State(s): State<AppState>, auth: Auth, ApiJson(b): Api
     params(("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<QueueDto>)),
     security(("api_key" = [])))]
-pub async fn list_queues(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<Page<QueueDto>>, ApiError> {
+pub async fn list_queues(
+    State(s): State<AppState>,
+    auth: Auth,
+    p: Params,
+) -> Result<Json<Page<QueueDto>>, ApiError> {
     auth.require("queues:read")?;
     let limit = p.limit()?;
-    let rows = s.store.queues(auth.tenant_id, p.get("cursor"), limit).await?;
-    let next_cursor = (rows.len() as u64 == limit).then(|| rows.last().map(|q| q.id.clone())).flatten();
-    Ok(Json(Page { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+    let rows = s
+        .store
+        .queues(auth.tenant_id, p.get("cursor"), limit)
+        .await?;
+    let next_cursor = (rows.len() as u64 == limit)
+        .then(|| rows.last().map(|q| q.id.clone()))
+        .flatten();
+    Ok(Json(Page {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 /// One queue.
@@ -135,9 +165,17 @@ pub async fn list_queues(State(s): State<AppState>, auth: Auth, p: Params) -> Re
     params(("queue_id" = String, Path,)),
     responses((status = 200, body = QueueDto), (status = 404, description = "No such queue")),
     security(("api_key" = [])))]
-pub async fn get_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>) -> Result<Json<QueueDto>, ApiError> {
+pub async fn get_queue(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> Result<Json<QueueDto>, ApiError> {
     auth.require("queues:read")?;
-    let q = s.store.queue(auth.tenant_id, &id).await.map_err(|e| not_found(e, &id))?;
+    let q = s
+        .store
+        .queue(auth.tenant_id, &id)
+        .await
+        .map_err(|e| not_found(e, &id))?;
     Ok(Json(q.into()))
 }
 
@@ -154,19 +192,32 @@ fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
     params(("queue_id" = String, Path,)), request_body = QueueBody,
     responses((status = 200, body = QueueDto), (status = 404, description = "No such queue"), (status = 422, description = "Invalid field")),
     security(("api_key" = [])))]
-pub async fn patch_queue(State(s): State<AppState>, auth: Auth, Path(id): Path<String>, ApiJson(b): ApiJson<QueueBody>) -> Result<Json<QueueDto>, ApiError> {
+pub async fn patch_queue(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<QueueBody>,
+) -> Result<Json<QueueDto>, ApiError> {
     auth.require("queues:write")?;
     if b.id.is_some() {
         return Err(ApiError::invalid("id", "a queue's id cannot be changed"));
     }
-    let mut q = s.store.queue(auth.tenant_id, &id).await.map_err(|e| not_found(e, &id))?;
+    let mut q = s
+        .store
+        .queue(auth.tenant_id, &id)
+        .await
+        .map_err(|e| not_found(e, &id))?;
     if let Some(n) = &b.name {
         check_name(n)?;
         q.name = n.clone();
     }
     q.settings = b.settings(q.settings)?;
     q.updated_at = now_ms();
-    s.store.update_queue(auth.tenant_id, &q).await.map_err(|e| not_found(e, &id))?;
-    s.engine.put_queue(auth.tenant_id, &q.id, q.settings.clone())?;
+    s.store
+        .update_queue(auth.tenant_id, &q)
+        .await
+        .map_err(|e| not_found(e, &id))?;
+    s.engine
+        .put_queue(auth.tenant_id, &q.id, q.settings.clone())?;
     Ok(Json(q.into()))
 }

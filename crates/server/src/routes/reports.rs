@@ -33,7 +33,11 @@ const MAX_RANGE_MS: i64 = 400 * 86_400_000;
     params(("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("interval" = Option<String>, Query,), ("queue_id" = Option<String>, Query,)),
     responses((status = 200, body = QueueReport), (status = 400, description = "Bad parameter")),
     security(("api_key" = [])))]
-pub async fn queue_report(State(s): State<AppState>, auth: Auth, p: Params) -> Result<Json<QueueReport>, ApiError> {
+pub async fn queue_report(
+    State(s): State<AppState>,
+    auth: Auth,
+    p: Params,
+) -> Result<Json<QueueReport>, ApiError> {
     auth.require("reports:read")?;
     let to = p.time("to")?.unwrap_or_else(now_ms);
     let from = p.time("from")?.unwrap_or(to - 86_400_000);
@@ -41,11 +45,19 @@ pub async fn queue_report(State(s): State<AppState>, auth: Auth, p: Params) -> R
         return Err(ApiError::bad_param("from", "must be before `to`"));
     }
     if to - from > MAX_RANGE_MS {
-        return Err(ApiError::bad_param("to", "the range may span at most 400 days"));
+        return Err(ApiError::bad_param(
+            "to",
+            "the range may span at most 400 days",
+        ));
     }
-    let interval = p.parsed("interval", Interval::parse, "`day`, `hour` or `15m`")?.unwrap_or(Interval::Day);
+    let interval = p
+        .parsed("interval", Interval::parse, "`day`, `hour` or `15m`")?
+        .unwrap_or(Interval::Day);
     let queue_id = p.get("queue_id");
-    let facts = s.store.report_facts(auth.tenant_id, from, to, queue_id).await?;
+    let facts = s
+        .store
+        .report_facts(auth.tenant_id, from, to, queue_id)
+        .await?;
     let thresholds: HashMap<String, u32> = s
         .store
         .all_queues(auth.tenant_id)
@@ -54,6 +66,8 @@ pub async fn queue_report(State(s): State<AppState>, auth: Auth, p: Params) -> R
         .map(|q| (q.id, q.settings.sla_threshold_s))
         .collect();
     let default = QueueSettings::default().sla_threshold_s;
-    let rows = aggregate(facts, interval, |q| thresholds.get(q).copied().unwrap_or(default));
+    let rows = aggregate(facts, interval, |q| {
+        thresholds.get(q).copied().unwrap_or(default)
+    });
     Ok(Json(QueueReport { rows }))
 }

@@ -46,15 +46,29 @@ pub async fn stream(
     p: Params,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).or(p.get("api_key"));
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .or(p.get("api_key"));
     let auth = Auth::from_key(&s, key).await?;
     auth.require("stream:read")?;
-    let since = p.parsed("since", |v| v.parse::<i64>().ok().filter(|n| *n >= 0), "a non-negative integer")?;
+    let since = p.parsed(
+        "since",
+        |v| v.parse::<i64>().ok().filter(|n| *n >= 0),
+        "a non-negative integer",
+    )?;
     let topics: HashSet<&'static str> = match p.get("topics") {
         None => TOPICS.into_iter().collect(),
         Some(t) => t
             .split(',')
-            .map(|x| TOPICS.into_iter().find(|k| *k == x.trim()).ok_or_else(|| ApiError::bad_param("topics", format!("unknown topic `{x}`; expected calls, queues, agents or alerts"))))
+            .map(|x| {
+                TOPICS.into_iter().find(|k| *k == x.trim()).ok_or_else(|| {
+                    ApiError::bad_param(
+                        "topics",
+                        format!("unknown topic `{x}`; expected calls, queues, agents or alerts"),
+                    )
+                })
+            })
             .collect::<Result<_, _>>()?,
     };
     let ws = ws.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
@@ -68,7 +82,10 @@ type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
 /// Sends one message; false when the client did not take it within [`SEND_TIMEOUT`] or is gone.
 async fn send(tx: &mut Tx, m: &StreamMessage) -> bool {
     let msg = Message::Text(m.json.clone().into());
-    matches!(tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(msg)).await,
+        Ok(Ok(()))
+    )
 }
 
 enum End {
@@ -145,10 +162,17 @@ async fn session(
             code: CLOSE_SLOW,
             reason: format!("slow consumer; resume with since={}", last.max(0)).into(),
         }),
-        End::Shutdown => Some(CloseFrame { code: 1001, reason: "server shutting down".into() }),
-        End::Error => Some(CloseFrame { code: 1011, reason: "internal error".into() }),
+        End::Shutdown => Some(CloseFrame {
+            code: 1001,
+            reason: "server shutting down".into(),
+        }),
+        End::Error => Some(CloseFrame {
+            code: 1011,
+            reason: "internal error".into(),
+        }),
     };
     if let Some(f) = frame {
-        let _ = tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(f)))).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), tx.send(Message::Close(Some(f)))).await;
     }
 }

@@ -34,14 +34,22 @@ pub struct TenantPatch {
 
 async fn load(s: &AppState, auth: &Auth) -> Result<TenantDto, ApiError> {
     let t = s.store.tenant(auth.tenant_id).await?;
-    Ok(TenantDto { id: t.id, slug: t.slug, name: t.name, clock: t.clock.as_str().to_owned() })
+    Ok(TenantDto {
+        id: t.id,
+        slug: t.slug,
+        name: t.name,
+        clock: t.clock.as_str().to_owned(),
+    })
 }
 
 /// The caller's tenant.
 #[utoipa::path(get, path = "/api/v1/tenant", operation_id = "getTenant", tag = "tenant",
     responses((status = 200, body = TenantDto), (status = 401, description = "Missing or invalid key")),
     security(("api_key" = [])))]
-pub async fn get_tenant(State(s): State<AppState>, auth: Auth) -> Result<Json<TenantDto>, ApiError> {
+pub async fn get_tenant(
+    State(s): State<AppState>,
+    auth: Auth,
+) -> Result<Json<TenantDto>, ApiError> {
     auth.require("tenant:read")?;
     Ok(Json(load(&s, &auth).await?))
 }
@@ -51,11 +59,18 @@ pub async fn get_tenant(State(s): State<AppState>, auth: Auth) -> Result<Json<Te
     request_body = TenantPatch,
     responses((status = 200, body = TenantDto), (status = 422, description = "Invalid field")),
     security(("api_key" = [])))]
-pub async fn patch_tenant(State(s): State<AppState>, auth: Auth, ApiJson(p): ApiJson<TenantPatch>) -> Result<Json<TenantDto>, ApiError> {
+pub async fn patch_tenant(
+    State(s): State<AppState>,
+    auth: Auth,
+    ApiJson(p): ApiJson<TenantPatch>,
+) -> Result<Json<TenantDto>, ApiError> {
     auth.require("tenant:write")?;
     if let Some(c) = p.clock {
-        let clock = Clock::parse(&c).ok_or_else(|| ApiError::invalid("clock", "must be `live` or `event_time`"))?;
-        s.store.set_tenant_clock(auth.tenant_id, clock, now_ms()).await?;
+        let clock = Clock::parse(&c)
+            .ok_or_else(|| ApiError::invalid("clock", "must be `live` or `event_time`"))?;
+        s.store
+            .set_tenant_clock(auth.tenant_id, clock, now_ms())
+            .await?;
         s.engine.set_clock(auth.tenant_id, clock)?;
     }
     Ok(Json(load(&s, &auth).await?))

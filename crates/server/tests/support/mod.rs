@@ -28,15 +28,25 @@ pub struct TestApp {
 /// A fresh database URL: a new PostgreSQL database when `TEST_DATABASE_URL` is set, else a
 /// SQLite file in a new temporary directory.
 pub async fn fresh_db() -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(admin) => {
             use sqlx::Connection;
             let name = format!("sb_test_{}", Uuid::new_v4().simple());
             let mut conn = sqlx::PgConnection::connect(&admin)
                 .await
-                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL={admin} is set but unreachable: {e}"));
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-            let (prefix, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL must end with /<database>");
+                .unwrap_or_else(|e| {
+                    panic!("TEST_DATABASE_URL={admin} is set but unreachable: {e}")
+                });
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let (prefix, _) = admin
+                .rsplit_once('/')
+                .expect("TEST_DATABASE_URL must end with /<database>");
             (format!("{prefix}/{name}"), None)
         }
         None => {
@@ -49,7 +59,14 @@ pub async fn fresh_db() -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
 
 /// Which backend the tests run on, for messages.
 pub fn backend() -> &'static str {
-    if std::env::var("TEST_DATABASE_URL").map(|u| !u.is_empty()).unwrap_or(false) { "postgres" } else { "sqlite" }
+    if std::env::var("TEST_DATABASE_URL")
+        .map(|u| !u.is_empty())
+        .unwrap_or(false)
+    {
+        "postgres"
+    } else {
+        "sqlite"
+    }
 }
 
 impl TestApp {
@@ -60,7 +77,10 @@ impl TestApp {
     }
 
     /// A server on an existing database (e.g. to test a restart).
-    pub async fn spawn_on(db_url: String, dir: Option<std::sync::Arc<tempfile::TempDir>>) -> TestApp {
+    pub async fn spawn_on(
+        db_url: String,
+        dir: Option<std::sync::Arc<tempfile::TempDir>>,
+    ) -> TestApp {
         let key = "sb_test_bootstrap_key".to_owned();
         let settings = Settings {
             listen: ([127, 0, 0, 1], 0).into(),
@@ -68,7 +88,9 @@ impl TestApp {
             database_url: Some(db_url.clone()),
             bootstrap_api_key: Some(Secret(key.clone())),
         };
-        let app: App = switchboard_server::build(&settings).await.expect("build app");
+        let app: App = switchboard_server::build(&settings)
+            .await
+            .expect("build app");
         let state = app.state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
@@ -107,31 +129,75 @@ impl TestApp {
     async fn answer(r: reqwest::Response) -> (StatusCode, Value) {
         let status = r.status();
         let bytes = r.bytes().await.expect("body");
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, v)
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        Self::answer(self.client.get(self.url(path)).header("X-API-Key", &self.key).send().await.expect("request")).await
+        Self::answer(
+            self.client
+                .get(self.url(path))
+                .header("X-API-Key", &self.key)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        Self::answer(self.client.post(self.url(path)).header("X-API-Key", &self.key).json(body).send().await.expect("request")).await
+        Self::answer(
+            self.client
+                .post(self.url(path))
+                .header("X-API-Key", &self.key)
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, key: Option<&str>) -> (StatusCode, Value, Option<String>) {
-        let mut rb = self.client.post(self.url(path)).header("content-type", "application/json").body(body);
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        key: Option<&str>,
+    ) -> (StatusCode, Value, Option<String>) {
+        let mut rb = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(k) = key {
             rb = rb.header("X-API-Key", k);
         }
         let r = rb.send().await.expect("request");
-        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let (s, v) = Self::answer(r).await;
         (s, v, ct)
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        Self::answer(self.client.patch(self.url(path)).header("X-API-Key", &self.key).json(body).send().await.expect("request")).await
+        Self::answer(
+            self.client
+                .patch(self.url(path))
+                .header("X-API-Key", &self.key)
+                .json(body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     /// Posts one event.
@@ -141,7 +207,12 @@ impl TestApp {
 
     /// Posts a batch; asserts the batch itself was taken (200).
     pub async fn batch(&self, events: Vec<Value>) -> Value {
-        let (s, v) = self.post("/api/v1/events/batch", &serde_json::json!({ "events": events })).await;
+        let (s, v) = self
+            .post(
+                "/api/v1/events/batch",
+                &serde_json::json!({ "events": events }),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "batch answer: {v}");
         v
     }
@@ -154,25 +225,50 @@ impl TestApp {
 
     /// Switches the tenant clock.
     pub async fn clock(&self, clock: &str) {
-        let (s, v) = self.patch("/api/v1/tenant", &serde_json::json!({ "clock": clock })).await;
+        let (s, v) = self
+            .patch("/api/v1/tenant", &serde_json::json!({ "clock": clock }))
+            .await;
         assert_eq!(s, StatusCode::OK, "set clock: {v}");
     }
 
     /// Creates another tenant with its own key (tenants have no HTTP API yet).
     pub async fn other_tenant(&self, slug: &str) -> String {
         let now = switchboard_core::time::now_ms();
-        let t = self.state.store.create_tenant(slug, slug, now).await.expect("tenant");
+        let t = self
+            .state
+            .store
+            .create_tenant(slug, slug, now)
+            .await
+            .expect("tenant");
         let key = format!("sb_test_{slug}_{}", Uuid::new_v4().simple());
-        self.state.store.create_api_key(t.id, "test", &key, &["*".to_owned()], now).await.expect("key");
-        self.state.engine.load_tenant(&t).await.expect("load tenant");
+        self.state
+            .store
+            .create_api_key(t.id, "test", &key, &["*".to_owned()], now)
+            .await
+            .expect("key");
+        self.state
+            .engine
+            .load_tenant(&t)
+            .await
+            .expect("load tenant");
         key
     }
 
     /// The call's events' types, in order.
     pub async fn history(&self, call: &str) -> Vec<String> {
-        let (s, v) = self.get(&format!("/api/v1/calls/{}/events?limit=500", urlencode(call))).await;
+        let (s, v) = self
+            .get(&format!(
+                "/api/v1/calls/{}/events?limit=500",
+                urlencode(call)
+            ))
+            .await;
         assert_eq!(s, StatusCode::OK, "history: {v}");
-        v["items"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -180,7 +276,9 @@ impl TestApp {
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -30,6 +30,10 @@ pub struct Model {
     pub last_ts: i64,
     /// Sequence number of the last event applied.
     pub last_seq: i64,
+    /// Pending timers (epoch ms), so a restart re-arms exactly what was armed.
+    pub sla_deadline: Option<i64>,
+    pub ring_deadline: Option<i64>,
+    pub hold_deadline: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

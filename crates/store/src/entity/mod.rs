@@ -1,6 +1,7 @@
 //! SeaORM entities: one model serves SQLite and PostgreSQL. Instants are `i64` epoch
 //! milliseconds (UTC); durations are `i64` milliseconds; JSON payloads are text.
 
+pub mod agent;
 pub mod alert;
 pub mod api_key;
 pub mod call;
