@@ -73,6 +73,24 @@ struct Inner {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
+/// How often the store's write-ahead log is checkpointed (SQLite).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the store's WAL every [`CHECKPOINT_EVERY`], off the commit path.
+async fn checkpoints(store: Store, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+}
+
 /// How often timers on the `live` clock are checked.
 const LIVE_TICK: Duration = Duration::from_millis(100);
 
@@ -101,8 +119,14 @@ impl Engine {
         for t in store.tenants().await? {
             engine.load_tenant(&t).await?;
         }
-        let ticker = tokio::spawn(engine.clone().live_timers(cancel));
-        engine.inner.tasks.lock().expect("tasks lock").push(ticker);
+        let ticker = tokio::spawn(engine.clone().live_timers(cancel.clone()));
+        let checkpoints = tokio::spawn(checkpoints(store, cancel));
+        engine
+            .inner
+            .tasks
+            .lock()
+            .expect("tasks lock")
+            .extend([ticker, checkpoints]);
         Ok(engine)
     }
 
@@ -114,7 +138,11 @@ impl Engine {
         let seq = s.max_seq(t.id).await?;
         let watermark = s.max_event_ts(t.id).await?;
         let agents = s.agents(t.id).await?;
-        let mut st = TenantState::new(t.id, t.clock, seq, watermark);
+        let ids = s.external_call_ids(t.id).await?;
+        let mut st = TenantState::new(t.id, t.clock, seq, watermark, ids.len());
+        for id in &ids {
+            st.add_known(id);
+        }
         for q in queues {
             st.put_queue(&q.id, q.settings);
         }
@@ -181,8 +209,8 @@ impl Engine {
 
     /// Applies events in order, answering each once its effects are durable.
     ///
-    /// Events for calls not in memory are looked up in the store first (one query for the
-    /// whole batch), without holding the tenant lock. Results are in input order.
+    /// Events for calls not in memory that the store may hold are looked up first (one query
+    /// for the whole batch), without holding the tenant lock. Results are in input order.
     pub async fn submit(
         &self,
         tenant_id: Uuid,
@@ -197,7 +225,7 @@ impl Engine {
             let mut m: Vec<String> = events
                 .iter()
                 .map(|e| e.call_id.as_str())
-                .filter(|k| !st.has_call(k))
+                .filter(|k| st.needs_lookup(k))
                 .map(str::to_owned)
                 .collect();
             m.sort_unstable();

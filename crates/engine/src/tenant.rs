@@ -24,6 +24,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+use fastbloom::BloomFilter;
+
 use uuid::Uuid;
 
 use switchboard_core::{
@@ -121,12 +123,29 @@ pub struct TenantState {
     agents: HashMap<String, AgentState>,
     /// (deadline, kind, call). An entry is stale when the call's deadline no longer matches.
     timers: BTreeSet<(i64, TimerKind, Arc<str>)>,
+    /// Every call id the store may hold (Bloom filter: no false negatives). A new call id it
+    /// does not contain needs no store lookup, which keeps a query off the hot path.
+    known: BloomFilter,
 }
+
+/// Smallest number of call ids the filter is sized for; beyond its size its false-positive
+/// rate rises (more lookups), never its false negatives.
+const KNOWN_MIN_CAPACITY: usize = 100_000;
 
 impl TenantState {
     /// Empty state continuing after sequence number `last_seq` and watermark `watermark`.
-    pub fn new(id: Uuid, clock: Clock, last_seq: i64, watermark: Option<i64>) -> Self {
+    /// `stored_calls` is how many calls the store holds (sizes the filter of known call ids;
+    /// [`TenantState::add_known`] fills it).
+    pub fn new(
+        id: Uuid,
+        clock: Clock,
+        last_seq: i64,
+        watermark: Option<i64>,
+        stored_calls: usize,
+    ) -> Self {
+        let capacity = stored_calls.saturating_mul(4).max(KNOWN_MIN_CAPACITY);
         TenantState {
+            known: BloomFilter::with_false_pos(0.01).expected_items(capacity),
             id,
             clock,
             watermark: watermark.unwrap_or(i64::MIN),
@@ -142,6 +161,17 @@ impl TenantState {
     /// Sets a queue's settings.
     pub fn put_queue(&mut self, id: &str, s: QueueSettings) {
         self.queues.insert(id.to_owned(), s);
+    }
+
+    /// Records that the store holds a call with this id.
+    pub fn add_known(&mut self, external_id: &str) {
+        self.known.insert(external_id);
+    }
+
+    /// Whether an event for this call needs a store lookup first: the call is not in memory
+    /// but the store may hold it.
+    pub fn needs_lookup(&self, external_id: &str) -> bool {
+        !self.calls.contains_key(external_id) && self.known.contains(external_id)
     }
 
     /// Whether the call is in memory.
@@ -196,6 +226,7 @@ impl TenantState {
         if ended {
             self.ended.push_back(key.clone());
         }
+        self.known.insert(&*key);
         self.calls.insert(key, entry);
     }
 
@@ -282,6 +313,7 @@ impl TenantState {
             .is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
+            self.known.insert(&*key);
             self.calls.insert(
                 key.clone(),
                 CallEntry {

@@ -58,11 +58,18 @@ pub(crate) async fn run(
                 next = rx.try_recv().ok();
             }
         }
+        let started = std::time::Instant::now();
         let res = if batches.is_empty() {
             Ok(())
         } else {
             write_with_retry(&store, &batches).await
         };
+        tracing::debug!(
+            events = n,
+            requests = dones.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "group commit"
+        );
         match &res {
             Ok(()) => {
                 for b in &batches {

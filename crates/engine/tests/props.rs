@@ -265,7 +265,7 @@ proptest! {
         s0 in settings(),
         s1 in settings(),
     ) {
-        let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 1_000, Some(0));
+        let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 1_000, Some(0), 0);
         st.put_queue("q0", s0);
         st.put_queue("q1", s1);
         let mut want = 0;
@@ -496,7 +496,7 @@ fn reload_rearms_the_hold_timer_of_a_second_hold() {
     assert_eq!(m.call.status, CallStatus::OnHold);
     assert!(m.call.flags.contains(CallFlag::LongHold));
     assert_eq!((m.sla, m.ring, m.hold), (false, false, true));
-    let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 10, Some(0));
+    let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 10, Some(0), 0);
     st.insert_loaded(LoadedCall {
         row: m.row(7),
         event_ids: vec![],

@@ -8,6 +8,10 @@ use tracing_subscriber::EnvFilter;
 
 use switchboard_server::{app, auth, replay, Secret, Settings};
 
+// glibc malloc was a fifth of the server's profile under load (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: a multi-tenant contact-center control plane.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]
