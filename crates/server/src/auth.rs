@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use rand::RngCore;
 use uuid::Uuid;
 
-use switchboard_store::{hash_api_key, ApiKeyInfo, Store, StoreError};
+use switchboard_store::{api_key_digest, ApiKeyInfo, Store, StoreError};
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -36,24 +36,24 @@ pub fn generate_key() -> String {
     format!("sb_{hex}")
 }
 
-/// Verified keys by hash.
+/// Verified keys by SHA-256 digest.
 #[derive(Default, Clone)]
-pub struct KeyCache(Arc<RwLock<HashMap<String, Arc<ApiKeyInfo>>>>);
+pub struct KeyCache(Arc<RwLock<HashMap<[u8; 32], Arc<ApiKeyInfo>>>>);
 
 impl KeyCache {
     /// Resolves a presented key. Errors: 401 when unknown, 503/500 when the store fails.
     pub async fn verify(&self, store: &Store, key: &str) -> Result<Arc<ApiKeyInfo>, ApiError> {
-        let hash = hash_api_key(key);
-        if let Some(k) = self.0.read().expect("key cache").get(&hash) {
+        let digest = api_key_digest(key);
+        if let Some(k) = self.0.read().expect("key cache").get(&digest) {
             return Ok(k.clone());
         }
-        match store.api_key_by_hash(&hash).await {
+        match store.api_key_by_digest(&digest).await {
             Ok(info) => {
                 let info = Arc::new(info);
                 self.0
                     .write()
                     .expect("key cache")
-                    .insert(hash, info.clone());
+                    .insert(digest, info.clone());
                 Ok(info)
             }
             Err(StoreError::NotFound) => Err(ApiError::unauthorized("the API key is not valid")),

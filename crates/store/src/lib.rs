@@ -196,10 +196,25 @@ pub struct AlertFilter {
     pub to: Option<i64>,
 }
 
+/// SHA-256 of an API key.
+pub fn api_key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 /// SHA-256 of an API key, hex: what `api_keys.key_hash` holds.
 pub fn hash_api_key(key: &str) -> String {
-    let d = Sha256::digest(key.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&api_key_digest(key))
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 /// The SQLite URL for a data directory: `sqlite://<dir>/switchboard.db`.
@@ -549,6 +564,11 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The unrevoked key with this SHA-256 digest. Errors: `NotFound`.
+    pub async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<ApiKeyInfo, StoreError> {
+        self.api_key_by_hash(&hex(digest)).await
     }
 
     /// Every call id (external) the tenant has: the engine's filter of calls that may exist.

@@ -252,15 +252,6 @@ impl MigrationTrait for Init {
                 .to_owned(),
         )
         .await?;
-        m.create_index(
-            Index::create()
-                .name("calls_tenant_status")
-                .table(Calls::Table)
-                .col(Calls::TenantId)
-                .col(Calls::Status)
-                .to_owned(),
-        )
-        .await?;
         m.create_table(
             Table::create()
                 .table(CallEvents::Table)
