@@ -185,6 +185,10 @@ pub async fn serve(
         _ = drained => { tracing::warn!("in-flight requests still open after 30 s; stopping"); }
     }
     state.engine.shutdown().await;
+    // Closing the pool lets SQLite checkpoint and remove its WAL file.
+    if let Err(e) = state.store.clone().close().await {
+        tracing::warn!(error = %e, "closing the database");
+    }
     tracing::info!("accepted events flushed; bye");
     Ok(())
 }

@@ -1,0 +1,238 @@
+//! The `switchboard` binary itself: `serve` bootstraps and prints a working key and, on
+//! SIGTERM, flushes so that a restart finds every acknowledged event; `api-key create` prints
+//! keys with the scopes asked for; `openapi` prints the document the server serves.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::TestApp;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `switchboard serve`; returns the child and a receiver of its stdout lines.
+fn serve(db_url: &str, port: u16) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            db_url,
+        ])
+        .env_remove("SWITCHBOARD_BOOTSTRAP_API_KEY")
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn switchboard serve");
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Waits until the separate process answers `/health` (it starts on its own schedule).
+async fn wait_healthy(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/health")).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "switchboard serve did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn sigterm_and_wait(mut child: Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit:?} on SIGTERM");
+}
+
+async fn req(
+    c: &reqwest::Client,
+    m: reqwest::Method,
+    url: String,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut rb = c.request(m, url).header("X-API-Key", key);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    let r = rb.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn serve_prints_a_working_key_and_flushes_on_sigterm() {
+    let (db, _dir) = support::fresh_db().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (child, lines) = serve(&db, port);
+    let key = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve printed no bootstrap key");
+        if let Some(k) = line.trim().strip_prefix("sb_") {
+            break format!("sb_{k}");
+        }
+    };
+    wait_healthy(&base).await;
+    let c = reqwest::Client::new();
+    let (s, _) = req(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/queues"),
+        &key,
+        Some(json!({"id": "q0"})),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let events: Vec<Value> = (0..300)
+        .map(|i| json!({"type": "call_initiated", "call_id": format!("c{i}"), "queue_id": "q0", "event_id": "e0"}))
+        .collect();
+    let (s, v) = req(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/events/batch"),
+        &key,
+        Some(json!({"events": events})),
+    )
+    .await;
+    assert_eq!((s, v["accepted"].as_u64()), (200, Some(300)), "{v}");
+    sigterm_and_wait(child);
+
+    // Restart on the same database: no new key is printed, the old one works, nothing is lost.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (child, lines) = serve(&db, port);
+    wait_healthy(&base).await;
+    let (s, v) = req(
+        &c,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/calls?status=waiting&limit=500"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 300);
+    let (s, v) = req(
+        &c,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/events"),
+        &key,
+        Some(
+            json!({"type": "call_initiated", "call_id": "c7", "queue_id": "q0", "event_id": "e0"}),
+        ),
+    )
+    .await;
+    assert_eq!((s, v["duplicate"].as_bool()), (200, Some(true)), "{v}");
+    sigterm_and_wait(child);
+    let printed: Vec<String> = lines.try_iter().collect();
+    assert!(
+        !printed.iter().any(|l| l.contains("sb_")),
+        "a restart must not create a key: {printed:?}"
+    );
+}
+
+fn api_key_create(db: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["api-key", "create", "--database-url", db])
+        .args(extra)
+        .output()
+        .expect("run switchboard api-key create")
+}
+
+#[tokio::test]
+async fn api_key_create_prints_keys_with_the_scopes_asked_for() {
+    let app = TestApp::spawn().await;
+    let out = api_key_create(&app.db_url, &["--tenant", "default"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(all.starts_with("sb_") && all.len() == 67, "{all}");
+    let c = reqwest::Client::new();
+    let (s, _) = req(
+        &c,
+        reqwest::Method::GET,
+        app.url("/api/v1/tenant"),
+        &all,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    let out = api_key_create(&app.db_url, &["--scope", "calls:read"]);
+    assert!(out.status.success());
+    let reader = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_ne!(reader, all);
+    let (s, _) = req(
+        &c,
+        reqwest::Method::GET,
+        app.url("/api/v1/calls"),
+        &reader,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, v) = req(
+        &c,
+        reqwest::Method::POST,
+        app.url("/api/v1/events"),
+        &reader,
+        Some(json!({"type": "call_initiated", "call_id": "x"})),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("events:write"));
+
+    let out = api_key_create(&app.db_url, &["--tenant", "nope"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+    let out = api_key_create(&app.db_url, &["--scope", "everything"]);
+    assert!(!out.status.success(), "an unknown scope is refused");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_command_prints_the_served_document() {
+    let app = TestApp::spawn().await;
+    let out = Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (s, served) = app.get("/api/v1/openapi.json").await;
+    assert_eq!(s, 200);
+    assert_eq!(printed, served);
+    app.stop().await;
+}
