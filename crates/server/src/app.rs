@@ -151,7 +151,8 @@ pub fn router(state: AppState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                tracing::info_span!("request", method = %req.method(), route, request_id = id)
+                // tenant_id is recorded once the API key is resolved (auth.rs).
+            tracing::info_span!("request", method = %req.method(), route, request_id = id, tenant_id = tracing::field::Empty)
             }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

@@ -84,6 +84,7 @@ impl Auth {
         let key =
             key.ok_or_else(|| ApiError::unauthorized("send the API key in the X-API-Key header"))?;
         let info = state.keys.verify(&state.store, key).await?;
+        tracing::Span::current().record("tenant_id", tracing::field::display(info.tenant_id));
         Ok(Auth {
             tenant_id: info.tenant_id,
             key: info,
