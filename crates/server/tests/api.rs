@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{t, urlencode, TestApp};
+use support::{call, ev, ok, t, urlencode, TestApp};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -85,30 +85,6 @@ fn assert_problem(r: &Resp, status: u16, field: Option<&str>, ctx: &str) {
     if let Some(f) = field {
         assert_eq!(b["field"].as_str(), Some(f), "{ctx}: field in {b}");
     }
-}
-
-/// An event of `ty` for `call` at `t(s)` with extra payload fields.
-fn ev(ty: &str, call: &str, s: i64, extra: Value) -> Value {
-    let mut v = json!({"type": ty, "call_id": call, "timestamp": t(s)});
-    if let Value::Object(m) = extra {
-        for (k, x) in m {
-            v[k] = x;
-        }
-    }
-    v
-}
-
-/// Posts an event and asserts it was applied (201); returns the answer.
-async fn ok(app: &TestApp, body: Value) -> Value {
-    let (s, v) = app.event(body.clone()).await;
-    assert_eq!(s, StatusCode::CREATED, "event {body}: {v}");
-    v
-}
-
-async fn call(app: &TestApp, id: &str) -> Value {
-    let (s, v) = app.get(&format!("/api/v1/calls/{}", urlencode(id))).await;
-    assert_eq!(s, StatusCode::OK, "call {id}: {v}");
-    v
 }
 
 /// The call ids of a list answer, in order.

@@ -8,15 +8,7 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use support::{t, TestApp};
-
-fn ev(ty: &str, call: &str, at: i64, extra: Value) -> Value {
-    let mut v = json!({ "type": ty, "call_id": call, "timestamp": t(at) });
-    if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
-        m.extend(x.clone());
-    }
-    v
-}
+use support::{call, ev, t, TestApp};
 
 fn queued(call: &str, queue: &str, at: i64) -> Value {
     ev(
@@ -80,12 +72,6 @@ async fn all_calls(app: &TestApp) -> std::collections::BTreeMap<String, Value> {
             None => return out,
         }
     }
-}
-
-async fn call(app: &TestApp, id: &str) -> Value {
-    let (s, v) = app.get(&format!("/api/v1/calls/{id}")).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v
 }
 
 async fn restart(app: TestApp) -> TestApp {

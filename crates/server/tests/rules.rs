@@ -8,29 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{t, urlencode, TestApp};
-
-fn ev(ty: &str, call: &str, s: i64, extra: Value) -> Value {
-    let mut v = json!({"type": ty, "call_id": call, "timestamp": t(s)});
-    if let Value::Object(m) = extra {
-        for (k, x) in m {
-            v[k] = x;
-        }
-    }
-    v
-}
-
-async fn ok(app: &TestApp, body: Value) -> Value {
-    let (s, v) = app.event(body.clone()).await;
-    assert_eq!(s, StatusCode::CREATED, "event {body}: {v}");
-    v
-}
-
-async fn call(app: &TestApp, id: &str) -> Value {
-    let (s, v) = app.get(&format!("/api/v1/calls/{}", urlencode(id))).await;
-    assert_eq!(s, StatusCode::OK, "call {id}: {v}");
-    v
-}
+use support::{call, ev, ok, t, urlencode, TestApp};
 
 /// The call's full history (every field).
 async fn events(app: &TestApp, id: &str) -> Vec<Value> {

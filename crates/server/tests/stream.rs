@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use support::{t, TestApp};
+use support::{ev, t, TestApp};
 
 /// Longest wait for one frame: only so that a broken server cannot hang the test.
 const WAIT: Duration = Duration::from_secs(20);
@@ -120,14 +120,6 @@ fn assert_contiguous(ms: &[Value], first: i64) {
     let got = seqs(ms);
     let want: Vec<i64> = (first..first + ms.len() as i64).collect();
     assert_eq!(got, want, "seq must run contiguously from {first}");
-}
-
-fn ev(ty: &str, call: &str, at: i64, extra: Value) -> Value {
-    let mut v = json!({ "type": ty, "call_id": call, "timestamp": t(at) });
-    if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
-        m.extend(x.clone());
-    }
-    v
 }
 
 fn initiated(call: &str, at: i64) -> Value {

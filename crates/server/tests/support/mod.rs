@@ -272,6 +272,29 @@ impl TestApp {
     }
 }
 
+/// An event of type `ty` for `call` at `t(at)`, with the payload fields of `extra` (an object).
+pub fn ev(ty: &str, call: &str, at: i64, extra: Value) -> Value {
+    let mut v = serde_json::json!({ "type": ty, "call_id": call, "timestamp": t(at) });
+    if let (Some(m), Some(x)) = (v.as_object_mut(), extra.as_object()) {
+        m.extend(x.clone());
+    }
+    v
+}
+
+/// Posts one event and asserts it was applied (201); returns the answer.
+pub async fn ok(app: &TestApp, body: Value) -> Value {
+    let (s, v) = app.event(body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "event {body}: {v}");
+    v
+}
+
+/// The call (by either id); asserts 200.
+pub async fn call(app: &TestApp, id: &str) -> Value {
+    let (s, v) = app.get(&format!("/api/v1/calls/{}", urlencode(id))).await;
+    assert_eq!(s, StatusCode::OK, "call {id}: {v}");
+    v
+}
+
 /// Percent-encodes a path segment.
 pub fn urlencode(s: &str) -> String {
     s.bytes()
