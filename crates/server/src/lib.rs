@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod extract;
 pub mod openapi;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use switchboard_server::{app, auth, replay, Secret, Settings};
+use switchboard_server::{app, auth, config, replay, Secret};
 
 // glibc malloc was a fifth of the server's profile under load (docs/benchmarks.md).
 #[global_allocator]
@@ -22,26 +22,39 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct DbArgs {
-    /// Directory of the embedded SQLite database.
-    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
+    /// TOML settings file (see README); flags and environment variables override it.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of the embedded SQLite database [default: ./data].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// `postgres://user@host/db` to use PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+}
+
+impl DbArgs {
+    fn overrides(&self) -> config::Overrides {
+        config::Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "SWITCHBOARD_LISTEN")]
+        listen: Option<SocketAddr>,
         #[command(flatten)]
         db: DbArgs,
-        /// Log format: `json` or `text`.
-        #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "json")]
-        log_format: String,
+        /// Log format: `json` or `text` [default: json].
+        #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_parser = ["json", "text"])]
+        log_format: Option<String>,
     },
     /// Manage API keys.
     ApiKey {
@@ -104,24 +117,38 @@ fn init_logs(json: bool) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain, without a backtrace: these are operator errors (bad config,
+            // unreachable database, unknown tenant), not bugs.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {
             listen,
             db,
             log_format,
         } => {
-            init_logs(log_format != "text");
-            let settings = Settings {
+            let overrides = config::Overrides {
                 listen,
-                data_dir: db.data_dir,
-                database_url: db.database_url,
+                log_format: log_format.map(|f| match f.as_str() {
+                    "text" => config::LogFormat::Text,
+                    _ => config::LogFormat::Json,
+                }),
                 bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY")
                     .ok()
-                    .filter(|k| !k.is_empty())
                     .map(Secret),
+                ..db.overrides()
             };
+            let (settings, log) = config::resolve(db.config.as_deref(), overrides)?;
+            init_logs(log == config::LogFormat::Json);
             let app = app::build(&settings).await?;
             if let Some(key) = &app.bootstrap_key {
                 println!("Created tenant `default` and its API key (shown once, keep it):\n\n    {key}\n");
@@ -139,12 +166,7 @@ async fn main() -> anyhow::Result<()> {
                     db,
                 },
         } => {
-            let settings = Settings {
-                listen: ([127, 0, 0, 1], 0).into(),
-                data_dir: db.data_dir,
-                database_url: db.database_url,
-                bootstrap_api_key: None,
-            };
+            let (settings, _) = config::resolve(db.config.as_deref(), db.overrides())?;
             let store =
                 switchboard_store::Store::connect(&settings.effective_database_url()?).await?;
             let t = store
