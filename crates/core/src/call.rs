@@ -169,7 +169,9 @@ impl Flags {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{event}` is not allowed while the call is {status}")]
 pub struct TransitionError {
+    /// The call's status when the event arrived.
     pub status: CallStatus,
+    /// The refused event's wire `type` (`call_answered`, …).
     pub event: &'static str,
 }
 
@@ -180,11 +182,13 @@ pub struct Call {
     pub id: Uuid,
     /// The client's id for the call.
     pub external_id: ExternalCallId,
+    /// Media of the call (`call_initiated`'s `call_type`; voice by default).
     pub call_type: CallType,
     /// Caller (E.164 recommended; SIP URIs and `anonymous` are kept as given).
     pub from: Option<String>,
     /// Called number (the DID), as given.
     pub to: Option<String>,
+    /// Where the call is in its lifecycle.
     pub status: CallStatus,
     /// The queue the call is in or was last in.
     pub queue_id: Option<QueueId>,
@@ -200,7 +204,9 @@ pub struct Call {
     pub queued_at: Option<TimestampMs>,
     /// First answer.
     pub answered_at: Option<TimestampMs>,
+    /// Time of `call_ended`; `None` until the call ends.
     pub ended_at: Option<TimestampMs>,
+    /// Reason given by `call_ended`; `None` until the call ends.
     pub end_reason: Option<EndReason>,
     /// Milliseconds from first queue entry to first answer, or to the end of a call never
     /// answered; `None` while still waiting or when never queued.
@@ -209,6 +215,7 @@ pub struct Call {
     pub talk_ms: i64,
     /// Milliseconds spent `on_hold`.
     pub hold_ms: i64,
+    /// Marks set on the call (`out_of_order`, `review`, `sla_breached`, …).
     pub flags: Flags,
     /// When the current state was entered (event time; never earlier than the previous state's
     /// start).

@@ -24,7 +24,9 @@ pub const MAX_PRIORITY: u64 = 100;
 /// Media of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallType {
+    /// Audio only (the default when `call_type` is omitted).
     Voice,
+    /// Audio and video.
     Video,
 }
 
@@ -74,7 +76,9 @@ impl EndReason {
 /// agent (state `ringing`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTarget {
+    /// Into this queue.
     Queue(QueueId),
+    /// To this agent.
     Agent(AgentId),
 }
 
@@ -84,55 +88,99 @@ pub enum TransferTarget {
 pub enum EventKind {
     /// The call arrived. With `queue_id` it is also queued.
     CallInitiated {
+        /// `voice` (default) or `video`.
         call_type: CallType,
+        /// Queue entered at once, if given.
         queue_id: Option<QueueId>,
+        /// Caller (E.164 recommended; SIP URIs and `anonymous` kept as given), at most 256 bytes.
         from: Option<String>,
+        /// Called number (the DID), as given, at most 256 bytes.
         to: Option<String>,
+        /// Caller priority 0–100, higher first; `None` means 0.
         priority: Option<u32>,
     },
     /// The call entered a queue.
     CallQueued {
+        /// The queue entered.
         queue_id: QueueId,
+        /// New caller priority 0–100; `None` keeps the current one.
         priority: Option<u32>,
     },
     /// The call is offered (ringing) to an agent.
     CallRouted {
+        /// The agent the call is offered to.
         agent_id: AgentId,
+        /// Client-measured routing time, seconds; recorded as given.
         routing_time: Option<f64>,
     },
     /// The agent answered.
-    CallAnswered { wait_time: Option<f64> },
+    CallAnswered {
+        /// Client-measured wait, seconds; recorded as given.
+        wait_time: Option<f64>,
+    },
     /// The call was put on hold.
-    CallHold { hold_duration: Option<f64> },
+    CallHold {
+        /// Client-measured hold duration, seconds; recorded as given.
+        hold_duration: Option<f64>,
+    },
     /// The call came back from hold.
     CallResumed,
     /// The call was transferred to a queue or an agent.
-    CallTransferred { target: TransferTarget },
+    CallTransferred {
+        /// Where the call goes.
+        target: TransferTarget,
+    },
     /// The call ended.
     CallEnded {
+        /// Why the call ended.
         end_reason: EndReason,
+        /// Client-measured call duration, seconds; recorded as given.
         duration: Option<f64>,
     },
     /// Engine: the agent did not answer within `ring_timeout_s`; the call is back in its queue.
     CallRetransfer {
+        /// The agent who did not answer.
         agent_id: AgentId,
+        /// The agent's consecutive unanswered offers, this one included.
         missed: u32,
+        /// Whether the agent is on break (`missed` reached the queue's `max_no_answer`).
         agent_on_break: bool,
     },
     /// Engine: the call was not answered within the queue's `sla_threshold_s`.
-    SlaBreached { queue_id: QueueId, threshold_s: u32 },
+    SlaBreached {
+        /// The queue the call is in.
+        queue_id: QueueId,
+        /// The `sla_threshold_s` in force when the call entered the queue, seconds.
+        threshold_s: u32,
+    },
     /// Engine: the call was answered after waiting longer than `sla_threshold_s`.
     LongWait {
+        /// The queue the call was in when answered.
         queue_id: Option<QueueId>,
+        /// Seconds from first queue entry to answer.
         wait_s: f64,
+        /// The queue's `sla_threshold_s` at answer time, seconds.
         threshold_s: u32,
     },
     /// Engine: the call has been on hold longer than `hold_max_s`.
-    LongHold { hold_s: f64, threshold_s: u32 },
+    LongHold {
+        /// Seconds on hold when the timer fired.
+        hold_s: f64,
+        /// The `hold_max_s` in force when the hold began, seconds.
+        threshold_s: u32,
+    },
     /// Engine: the call was flagged (e.g. `review` for talk time under `short_call_s`).
-    CallFlagged { flag: CallFlag, talk_s: f64 },
+    CallFlagged {
+        /// The flag set (`review`).
+        flag: CallFlag,
+        /// The call's talk time, seconds.
+        talk_s: f64,
+    },
     /// Engine: a completed call is due its post-call survey.
-    SurveyRequested { agent_id: Option<AgentId> },
+    SurveyRequested {
+        /// The agent who last handled the call.
+        agent_id: Option<AgentId>,
+    },
 }
 
 /// Every event type name, client-sent first.
@@ -308,7 +356,9 @@ pub struct IncomingEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct EventParseError {
+    /// JSON field name (`agent_id`); empty when the body is not a JSON object.
     pub field: String,
+    /// What is wrong with the field.
     pub message: String,
 }
 

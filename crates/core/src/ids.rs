@@ -6,10 +6,13 @@ use std::fmt;
 /// Why a client-chosen identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The identifier is empty.
     #[error("must not be empty")]
     Empty,
+    /// Longer than this many bytes.
     #[error("must be at most {0} characters")]
     TooLong(usize),
+    /// Contains a character the identifier type does not allow.
     #[error("may contain only letters, digits and . _ - : / # @ +")]
     BadChar,
 }

@@ -21,8 +21,11 @@ use crate::time::{format_rfc3339, ms_to_s, TimestampMs};
 /// Report bucket width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {
+    /// One UTC day (`day`), from 00:00Z.
     Day,
+    /// One hour (`hour`), from the whole hour.
     Hour,
+    /// 15 minutes (`15m`), from :00, :15, :30 or :45.
     Min15,
 }
 
@@ -59,13 +62,17 @@ pub struct CallFacts {
     pub queue_id: String,
     /// First queue-entry time.
     pub queued_at: TimestampMs,
+    /// Whether the call has been answered.
     pub answered: bool,
+    /// Whether the call has ended.
     pub ended: bool,
     /// Wait in ms (to answer, or to the end when never answered); `None` while waiting.
     pub wait_ms: Option<i64>,
     /// Talk + hold in ms.
     pub handle_ms: i64,
+    /// Whether the call's SLA timer fired (flag `sla_breached`).
     pub sla_breached: bool,
+    /// Whether the call carries the `review` flag (answered, ended, talk < `short_call_s`).
     pub review: bool,
 }
 
@@ -75,18 +82,34 @@ pub struct CallFacts {
 pub struct QueueReportRow {
     /// RFC 3339 start of the interval (UTC).
     pub interval_start: String,
+    /// The queue first entered.
     pub queue_id: String,
+    /// Calls that entered the queue (including calls still waiting or ringing).
     pub offered: u64,
+    /// Offered calls that have been answered.
     pub answered: u64,
+    /// Offered calls that ended before any answer (during `waiting` or `ringing`).
     pub abandoned: u64,
+    /// Answered calls with wait ≤ the queue's current `sla_threshold_s`.
     pub answered_within_sl: u64,
+    /// `answered_within_sl / (answered + abandoned)`, a fraction in [0, 1]; null if the
+    /// denominator is 0.
     pub service_level: Option<f64>,
+    /// Mean wait of answered calls, seconds; null if `answered` = 0.
     pub asa_s: Option<f64>,
+    /// Mean wait of abandoned calls, seconds; null if `abandoned` = 0.
     pub avg_abandon_wait_s: Option<f64>,
+    /// Mean handle time (talk + hold) of answered calls that have ended, seconds; null if there
+    /// are none.
     pub aht_s: Option<f64>,
+    /// `abandoned / offered`, a fraction in [0, 1]; null if `offered` = 0.
     pub abandonment_rate: Option<f64>,
+    /// Largest wait of a resolved (answered or abandoned) call, seconds; null if no call is
+    /// resolved.
     pub max_wait_s: Option<f64>,
+    /// Calls whose SLA timer fired (including calls still waiting).
     pub sla_breached: u64,
+    /// Calls with the `review` flag: answered, ended, talk < `short_call_s`.
     pub flagged_review: u64,
 }
 

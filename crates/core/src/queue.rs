@@ -71,7 +71,9 @@ impl Default for QueueSettings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct SettingsError {
+    /// The setting's name (`ring_timeout_s`).
     pub field: &'static str,
+    /// The allowed range (`must be between 1 and 86400`).
     pub message: String,
 }
 

@@ -19,8 +19,11 @@ pub const CAPACITY: usize = 8192;
 /// One stream message: `{seq, topic, type, data, ts}` serialised once for all subscribers.
 #[derive(Debug)]
 pub struct StreamMessage {
+    /// The event's sequence number in the tenant's stream.
     pub seq: i64,
+    /// `calls` or `alerts`.
     pub topic: &'static str,
+    /// The whole message as JSON text.
     pub json: String,
 }
 

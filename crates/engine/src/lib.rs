@@ -45,7 +45,12 @@ pub enum EngineError {
     UnknownCall(String),
     /// `call_initiated` for a call that exists (409).
     #[error("call `{call_id}` already exists (status {status})")]
-    CallExists { call_id: String, status: CallStatus },
+    CallExists {
+        /// The client's call id.
+        call_id: String,
+        /// The existing call's current status.
+        status: CallStatus,
+    },
     /// The event does not fit the call's state (409).
     #[error(transparent)]
     Transition(#[from] TransitionError),

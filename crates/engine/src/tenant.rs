@@ -45,7 +45,9 @@ const ENDED_KEPT: usize = 50_000;
 pub struct Outcome {
     /// The event's sequence number (the first delivery's, for a duplicate).
     pub seq: i64,
+    /// Switchboard's call id (UUIDv7).
     pub call_uuid: Uuid,
+    /// The client's call id.
     pub call_id: String,
     /// The call's status after the event (after the first delivery, for a duplicate).
     pub status: CallStatus,
@@ -112,7 +114,9 @@ impl Pending {
 
 /// One tenant's live state.
 pub struct TenantState {
+    /// The tenant's id.
     pub id: Uuid,
+    /// Which clock the tenant's timers run on.
     pub clock: Clock,
     /// Largest event timestamp seen (epoch ms); the `event_time` clock.
     watermark: i64,

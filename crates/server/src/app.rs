@@ -62,8 +62,11 @@ impl Settings {
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
+    /// Reads (calls, events, alerts, reports) and admin writes (queues, tenant).
     pub store: Store,
+    /// The one write path for call events.
     pub engine: Engine,
+    /// Verified API keys.
     pub keys: KeyCache,
     /// Cancelled when the server stops: open streams close.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -71,6 +74,7 @@ pub struct AppState {
 
 /// A built application, ready to serve.
 pub struct App {
+    /// What the handlers share.
     pub state: AppState,
     /// The key created at bootstrap (printed once), if this start created one.
     pub bootstrap_key: Option<String>,

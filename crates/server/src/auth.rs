@@ -65,7 +65,9 @@ impl KeyCache {
 /// The authenticated caller: its tenant and key.
 #[derive(Clone)]
 pub struct Auth {
+    /// The key's tenant: every read and write is scoped to it.
     pub tenant_id: Uuid,
+    /// The verified key's stored facts (name, scopes, …).
     pub key: Arc<ApiKeyInfo>,
 }
 

@@ -38,10 +38,15 @@ pub enum LogFormat {
 /// default.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// Address to listen on (`--listen`, `SWITCHBOARD_LISTEN`).
     pub listen: Option<SocketAddr>,
+    /// SQLite data directory (`--data-dir`, `SWITCHBOARD_DATA_DIR`).
     pub data_dir: Option<PathBuf>,
+    /// `postgres://…` (`--database-url`, `DATABASE_URL`); selects PostgreSQL over `data_dir`.
     pub database_url: Option<String>,
+    /// Log output format (`--log-format`, `SWITCHBOARD_LOG_FORMAT`).
     pub log_format: Option<LogFormat>,
+    /// The key to create at first start (`SWITCHBOARD_BOOTSTRAP_API_KEY`).
     pub bootstrap_api_key: Option<Secret>,
 }
 

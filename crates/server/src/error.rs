@@ -12,10 +12,13 @@ use switchboard_store::StoreError;
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// HTTP status, also the problem's `status`.
     pub status: StatusCode,
     /// Short machine-readable slug, becomes `type` = `urn:switchboard:problem:<slug>`.
     pub slug: &'static str,
+    /// Short summary of the problem type (RFC 9457 `title`).
     pub title: &'static str,
+    /// Explanation of this occurrence (RFC 9457 `detail`).
     pub detail: String,
     /// The failing field (JSON field or query parameter).
     pub field: Option<String>,

@@ -82,8 +82,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
-/// Default and largest page size.
+/// Default page size (`limit`).
 pub const DEFAULT_LIMIT: u64 = 50;
+/// Largest page size (`limit`).
 pub const MAX_LIMIT: u64 = 500;
 
 impl Params {

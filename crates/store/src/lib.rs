@@ -67,16 +67,22 @@ const CHUNK: usize = 400;
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite (embedded; WAL, `synchronous=FULL`).
     Sqlite,
+    /// PostgreSQL.
     Postgres,
 }
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
+    /// Tenant id (UUIDv7).
     pub id: Uuid,
+    /// Unique short name (`default` for the tenant made at bootstrap).
     pub slug: String,
+    /// Display name.
     pub name: String,
+    /// Which clock the tenant's timers run on.
     pub clock: Clock,
     /// Epoch ms.
     pub created_at: i64,
@@ -85,22 +91,32 @@ pub struct Tenant {
 /// An API key's stored facts (never the key itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyInfo {
+    /// Key id (UUIDv7).
     pub id: Uuid,
+    /// The tenant the key acts for.
     pub tenant_id: Uuid,
+    /// A name to recognise the key by.
     pub name: String,
+    /// First 10 characters of the key, to recognise it in listings.
     pub prefix: String,
+    /// Granted scopes (`events:write`, …); `*` is every scope.
     pub scopes: Vec<String>,
+    /// Creation time, epoch ms.
     pub created_at: i64,
 }
 
 /// A queue with its settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueRecord {
+    /// Queue id chosen by the tenant.
     pub id: String,
+    /// Display name.
     pub name: String,
+    /// Business-rule settings (seconds).
     pub settings: QueueSettings,
     /// Epoch ms.
     pub created_at: i64,
+    /// Last change, epoch ms.
     pub updated_at: i64,
 }
 
@@ -109,14 +125,19 @@ pub struct QueueRecord {
 pub struct EventRecord {
     /// The tenant's stream sequence number.
     pub seq: i64,
+    /// Switchboard's call id (UUIDv7).
     pub call_id: Uuid,
+    /// The client's call id.
     pub external_call_id: String,
+    /// The client's idempotency key (unique within the call), if any.
     pub event_id: Option<String>,
+    /// Wire `type` (`call_answered`, `sla_breached`, …).
     pub event_type: String,
     /// Event time, epoch ms.
     pub ts: i64,
     /// Acceptance time (wall clock), epoch ms.
     pub received_at: i64,
+    /// The call's status after the event, wire name.
     pub status_after: String,
     /// Payload, JSON text.
     pub data: String,
@@ -125,10 +146,15 @@ pub struct EventRecord {
 /// One stored alert (an `alerts` row; `seq` is its event's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRecord {
+    /// Sequence number of the alert's event in the tenant's stream.
     pub seq: i64,
+    /// Switchboard's call id (UUIDv7).
     pub call_id: Uuid,
+    /// The client's call id.
     pub external_call_id: String,
+    /// The queue the call was in when the rule fired, if any.
     pub queue_id: Option<String>,
+    /// `sla_breached`, `long_wait` or `long_hold`.
     pub alert_type: String,
     /// Epoch ms.
     pub ts: i64,
@@ -140,18 +166,26 @@ pub struct AlertRecord {
 /// deadlines (epoch ms).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallRow {
+    /// The call's state.
     pub call: Call,
+    /// Sequence number of the call's last event.
     pub last_seq: i64,
+    /// Pending SLA timer (`sla_threshold_s`).
     pub sla_deadline: Option<i64>,
+    /// Pending ring timer (`ring_timeout_s`).
     pub ring_deadline: Option<i64>,
+    /// Pending hold timer (`hold_max_s`).
     pub hold_deadline: Option<i64>,
 }
 
 /// An agent's no-answer state: consecutive misses and whether it was put on break.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRow {
+    /// The agent's id as telephony knows it.
     pub agent_id: String,
+    /// Consecutive offers not answered.
     pub missed: u32,
+    /// Whether the agent was put on break after `max_no_answer` consecutive misses.
     pub on_break: bool,
 }
 
@@ -159,15 +193,20 @@ pub struct AgentRow {
 /// `(event_id, seq, status_after)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedCall {
+    /// The call's projection.
     pub row: CallRow,
+    /// `(event_id, seq, status_after)` of each of its events that carried an `event_id`.
     pub event_ids: Vec<(String, i64, String)>,
 }
 
 /// What one group-commit round writes for one tenant.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
+    /// The tenant written for.
     pub tenant_id: Uuid,
+    /// Events to append, in `seq` order.
     pub events: Vec<EventRecord>,
+    /// Alerts raised (each is also one of `events`).
     pub alerts: Vec<AlertRecord>,
     /// Latest projection of each call touched.
     pub calls: Vec<CallRow>,
@@ -178,10 +217,15 @@ pub struct WriteBatch {
 /// Filters of `GET /api/v1/calls`. Times are epoch ms on `initiated_at`, `to` exclusive.
 #[derive(Debug, Clone, Default)]
 pub struct CallFilter {
+    /// Current status.
     pub status: Option<CallStatus>,
+    /// Current (or last) queue.
     pub queue_id: Option<String>,
+    /// Carries this flag.
     pub flag: Option<CallFlag>,
+    /// `initiated_at` at or after this, epoch ms.
     pub from: Option<i64>,
+    /// `initiated_at` before this, epoch ms.
     pub to: Option<i64>,
 }
 
@@ -191,8 +235,11 @@ pub type CallCursor = (i64, Uuid);
 /// Filters of `GET /api/v1/alerts`. Times are epoch ms on the alert time, `to` exclusive.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
+    /// `sla_breached`, `long_wait` or `long_hold`.
     pub alert_type: Option<String>,
+    /// Alert time at or after this, epoch ms.
     pub from: Option<i64>,
+    /// Alert time before this, epoch ms.
     pub to: Option<i64>,
 }
 

@@ -21,10 +21,15 @@ pub const ALERT_TYPES: [&str; 3] = ["sla_breached", "long_wait", "long_hold"];
 /// An alert; `seq` is also its event's in the call's history and the stream.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertDto {
+    /// Sequence number of the alert's event in the tenant's stream.
     pub seq: i64,
+    /// `sla_breached`, `long_wait` or `long_hold`.
     pub r#type: String,
+    /// The client's call id.
     pub call_id: String,
+    /// Switchboard's call id (UUIDv7).
     pub call_uuid: uuid::Uuid,
+    /// The queue the call was in when the rule fired, if any.
     pub queue_id: Option<String>,
     /// When the rule fired (event time).
     pub timestamp: String,

@@ -23,24 +23,37 @@ pub struct CallDto {
     pub id: uuid::Uuid,
     /// The client's id (CallSid, PBX uniqueid).
     pub call_id: String,
+    /// `voice` or `video`.
     pub call_type: String,
+    /// Caller (E.164 recommended; SIP URIs and `anonymous` kept as given).
     pub from: Option<String>,
+    /// Called number (the DID), as given.
     pub to: Option<String>,
     /// `initiated`, `waiting`, `ringing`, `active`, `on_hold` or `ended`.
     pub status: String,
+    /// The queue the call is in or was last in.
     pub queue_id: Option<String>,
     /// The queue the call entered first (reports count it there).
     pub first_queue_id: Option<String>,
+    /// The agent the call is offered to or talking with (the last one after it ends).
     pub agent_id: Option<String>,
+    /// Caller priority 0–100, higher first.
     pub priority: u32,
+    /// Time of `call_initiated`.
     pub initiated_at: String,
+    /// First queue entry; null if never queued.
     pub queued_at: Option<String>,
+    /// First answer; null if never answered.
     pub answered_at: Option<String>,
+    /// Time of `call_ended`; null until the call ends.
     pub ended_at: Option<String>,
+    /// `completed`, `abandoned` or `failed`; null until the call ends.
     pub end_reason: Option<String>,
     /// First queue entry to first answer (or to the end, if never answered).
     pub wait_s: Option<f64>,
+    /// Seconds spent `active`.
     pub talk_s: f64,
+    /// Seconds spent `on_hold`.
     pub hold_s: f64,
     /// `out_of_order`, `review`, `sla_breached`, `long_wait`, `long_hold`.
     pub flags: Vec<String>,
@@ -80,10 +93,17 @@ impl From<CallRow> for CallDto {
 /// One entry of a call's history.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventDto {
+    /// Sequence number in the tenant's stream.
     pub seq: i64,
+    /// Event type: a client event (`call_initiated` … `call_ended`) or an engine one
+    /// (`call_retransfer`, `sla_breached`, `long_wait`, `long_hold`, `call_flagged`,
+    /// `survey_requested`).
     pub r#type: String,
+    /// The client's call id.
     pub call_id: String,
+    /// Switchboard's call id (UUIDv7).
     pub call_uuid: uuid::Uuid,
+    /// The client's idempotency key, if one was sent (never for engine events).
     pub event_id: Option<String>,
     /// Event time.
     pub timestamp: String,

@@ -27,22 +27,43 @@ use crate::extract::{body_bytes, parse_json};
 /// seconds and recorded as given; Switchboard computes wait/talk/hold from timestamps.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct EventBody {
+    /// `call_initiated`, `call_queued`, `call_routed`, `call_answered`, `call_hold`,
+    /// `call_resumed`, `call_transferred` or `call_ended`.
     #[schema(example = "call_initiated")]
     pub r#type: String,
+    /// The client's id for the call (CallSid, PBX uniqueid): 1–128 of letters, digits and
+    /// `. _ - : / # @ +`.
     #[schema(example = "CA42")]
     pub call_id: String,
+    /// Idempotency key, 1–128 characters, unique within the call: a second delivery changes
+    /// nothing and answers 200 with `duplicate`.
     pub event_id: Option<String>,
+    /// Event time, RFC 3339 (any offset); default now (the server's clock).
     pub timestamp: Option<String>,
+    /// `call_initiated`: `voice` (default) or `video`.
     pub call_type: Option<String>,
+    /// `call_initiated` (optional), `call_queued`, `call_transferred`: the queue to enter
+    /// (1–64 of `A-Z a-z 0-9 . _ -`).
     pub queue_id: Option<String>,
+    /// `call_routed`, `call_transferred`: the agent (1–128 of letters, digits and
+    /// `. _ - : / # @ +`).
     pub agent_id: Option<String>,
+    /// `call_initiated`: caller, E.164 recommended (SIP URIs and `anonymous` kept as given);
+    /// at most 256 characters.
     pub from: Option<String>,
+    /// `call_initiated`: called number (the DID), as given; at most 256 characters.
     pub to: Option<String>,
+    /// `call_initiated`, `call_queued`: caller priority 0–100, higher first (default 0).
     pub priority: Option<u32>,
+    /// `call_ended`: `completed`, `abandoned` or `failed`.
     pub end_reason: Option<String>,
+    /// `call_routed`: client-measured routing time, seconds; recorded as given.
     pub routing_time: Option<f64>,
+    /// `call_answered`: client-measured wait, seconds; recorded as given.
     pub wait_time: Option<f64>,
+    /// `call_hold`: client-measured hold duration, seconds; recorded as given.
     pub hold_duration: Option<f64>,
+    /// `call_ended`: client-measured call duration, seconds; recorded as given.
     pub duration: Option<f64>,
 }
 
@@ -83,8 +104,11 @@ pub struct BatchBody {
 /// Per-event answers of a batch, in input order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchResult {
+    /// Events applied (status 201).
     pub accepted: usize,
+    /// Events whose `event_id` had already been applied (status 200; nothing changed).
     pub duplicates: usize,
+    /// Events refused; their results carry a `problem`.
     pub rejected: usize,
     /// `{index, status, seq?, call_id?, call_uuid?, call_status?, duplicate?, problem?}`; `status`
     /// is the HTTP status the event would have had alone (201, 200 for a duplicate, 4xx).

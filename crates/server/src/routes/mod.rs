@@ -21,6 +21,7 @@ use crate::error::ApiError;
 /// A page of a list: `items` and the cursor of the next page (`null` on the last page).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T: ToSchema> {
+    /// This page's entries.
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page.
     pub next_cursor: Option<String>,

@@ -21,6 +21,7 @@ use crate::routes::Page;
 pub struct QueueDto {
     /// Chosen by the client: 1–64 of `A-Z a-z 0-9 . _ -`.
     pub id: String,
+    /// Display name, 1–200 characters.
     pub name: String,
     /// Unanswered this long after queue entry: `sla_breached`. Default 30.
     pub sla_threshold_s: u32,
@@ -34,7 +35,9 @@ pub struct QueueDto {
     pub short_call_s: u32,
     /// Completed calls get `survey_requested`. Default true.
     pub survey_enabled: bool,
+    /// Creation time (RFC 3339).
     pub created_at: String,
+    /// Last change of the name or settings (RFC 3339).
     pub updated_at: String,
 }
 
@@ -66,11 +69,17 @@ pub struct QueueBody {
     pub id: Option<String>,
     /// 1–200 characters; defaults to the id.
     pub name: Option<String>,
+    /// Seconds (1–86400) unanswered after queue entry before `sla_breached`. Default 30.
     pub sla_threshold_s: Option<u32>,
+    /// Seconds (1–86400) a routed call may ring before `call_retransfer`. Default 15.
     pub ring_timeout_s: Option<u32>,
+    /// Consecutive misses (0–100) that put an agent on break (0 = never). Default 3.
     pub max_no_answer: Option<u32>,
+    /// Seconds (1–86400) on hold before the alert `long_hold`. Default 60.
     pub hold_max_s: Option<u32>,
+    /// Talk seconds (0–86400) under which a call is flagged `review` (0 = never). Default 10.
     pub short_call_s: Option<u32>,
+    /// Completed calls get `survey_requested`. Default true.
     pub survey_enabled: Option<bool>,
 }
 

@@ -16,8 +16,11 @@ use crate::extract::ApiJson;
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantDto {
+    /// Switchboard's tenant id (UUIDv7).
     pub id: uuid::Uuid,
+    /// Unique short name (`default` for the tenant made at bootstrap).
     pub slug: String,
+    /// Display name.
     pub name: String,
     /// `live` (wall clock, default) or `event_time` (the tenant's watermark: the largest event
     /// timestamp seen).

@@ -1,20 +1,27 @@
 //! `tenants`: one organisation.
 use sea_orm::entity::prelude::*;
 
+/// One tenant (a row of `tenants`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
 pub struct Model {
+    /// Tenant id (UUIDv7).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// Unique short name (`default` for the tenant made at bootstrap).
     #[sea_orm(unique)]
     pub slug: String,
+    /// Display name.
     pub name: String,
     /// `live` or `event_time`.
     pub clock: String,
+    /// Creation time, epoch ms.
     pub created_at: i64,
+    /// Last change, epoch ms.
     pub updated_at: i64,
 }
 
+/// No relations are declared.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
