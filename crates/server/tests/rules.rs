@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{call, ev, ok, t, urlencode, TestApp};
+use support::{call, ev, ok, route_and_answer, t, urlencode, TestApp};
 
 /// The call's full history (every field).
 async fn events(app: &TestApp, id: &str) -> Vec<Value> {
@@ -125,8 +125,7 @@ async fn answered_at_exactly_the_threshold_breaches_nothing() {
         ev("call_initiated", "C1", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "C1", 29, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "C1", 30, json!({}))).await;
+    route_and_answer(&app, "C1", "a1", 29, 30).await;
     // Time moves far on: nothing may fire for the answered call.
     ok(
         &app,
@@ -241,12 +240,7 @@ async fn another_calls_event_fires_a_waiting_calls_timer() {
     let c_seq = events(&app, "C").await[0]["seq"].as_i64().unwrap();
     assert!(sla["seq"].as_i64().unwrap() < c_seq);
     // It fires once: answering later adds long_wait but no second breach.
-    ok(
-        &app,
-        ev("call_routed", "WAITER", 40, json!({"agent_id": "a1"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "WAITER", 41, json!({}))).await;
+    route_and_answer(&app, "WAITER", "a1", 40, 41).await;
     let h = app.history("WAITER").await;
     assert_eq!(
         h.iter().filter(|t| *t == "sla_breached").count(),
@@ -301,8 +295,7 @@ async fn ring_timeout_requeues_counts_misses_and_breaks_the_agent() {
     assert_eq!(call(&app, "C1").await["status"], "waiting");
 
     // An answer resets the count: the next miss is the first again.
-    ok(&app, ev("call_routed", "C1", 50, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "C1", 52, json!({}))).await;
+    route_and_answer(&app, "C1", "a1", 50, 52).await;
     ok(
         &app,
         ev("call_initiated", "C2", 60, json!({"queue_id": "q"})),
@@ -381,8 +374,7 @@ async fn hold_longer_than_max_alerts_long_hold() {
         ev("call_initiated", "H1", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "H1", 1, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "H1", 2, json!({}))).await;
+    route_and_answer(&app, "H1", "a1", 1, 2).await;
     ok(&app, ev("call_hold", "H1", 10, json!({}))).await;
     // Another call's event past the deadline fires it while the call is still on hold.
     ok(&app, ev("call_initiated", "X", 71, json!({}))).await;
@@ -419,8 +411,7 @@ async fn resumed_with_own_event_past_max_alerts_long_hold_first() {
         ev("call_initiated", "H1", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "H1", 1, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "H1", 2, json!({}))).await;
+    route_and_answer(&app, "H1", "a1", 1, 2).await;
     ok(&app, ev("call_hold", "H1", 10, json!({}))).await;
     ok(&app, ev("call_resumed", "H1", 71, json!({}))).await;
     assert_eq!(
@@ -445,8 +436,7 @@ async fn resumed_at_exactly_max_is_no_long_hold() {
         ev("call_initiated", "H2", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "H2", 1, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "H2", 2, json!({}))).await;
+    route_and_answer(&app, "H2", "a1", 1, 2).await;
     ok(&app, ev("call_hold", "H2", 10, json!({}))).await;
     ok(&app, ev("call_resumed", "H2", 70, json!({}))).await;
     ok(&app, ev("call_initiated", "X", 500, json!({}))).await;
@@ -469,8 +459,7 @@ async fn short_talk_is_flagged_review() {
         ev("call_initiated", "S1", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "S1", 1, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "S1", 2, json!({}))).await;
+    route_and_answer(&app, "S1", "a1", 1, 2).await;
     ok(
         &app,
         ev("call_ended", "S1", 11, json!({"end_reason": "completed"})),
@@ -482,8 +471,7 @@ async fn short_talk_is_flagged_review() {
         ev("call_initiated", "S2", 20, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "S2", 21, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "S2", 22, json!({}))).await;
+    route_and_answer(&app, "S2", "a1", 21, 22).await;
     ok(
         &app,
         ev("call_ended", "S2", 32, json!({"end_reason": "completed"})),
@@ -495,8 +483,7 @@ async fn short_talk_is_flagged_review() {
         ev("call_initiated", "S3", 40, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "S3", 41, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "S3", 42, json!({}))).await;
+    route_and_answer(&app, "S3", "a1", 41, 42).await;
     ok(&app, ev("call_hold", "S3", 43, json!({}))).await;
     ok(&app, ev("call_resumed", "S3", 90, json!({}))).await;
     ok(
@@ -556,12 +543,7 @@ async fn survey_for_completed_answered_calls_only() {
         ev("call_initiated", "DONE", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(
-        &app,
-        ev("call_routed", "DONE", 1, json!({"agent_id": "a7"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "DONE", 2, json!({}))).await;
+    route_and_answer(&app, "DONE", "a7", 1, 2).await;
     ok(
         &app,
         ev("call_ended", "DONE", 40, json!({"end_reason": "completed"})),
@@ -584,12 +566,7 @@ async fn survey_for_completed_answered_calls_only() {
         ev("call_initiated", "FAIL", 60, json!({"queue_id": "q"})),
     )
     .await;
-    ok(
-        &app,
-        ev("call_routed", "FAIL", 61, json!({"agent_id": "a7"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "FAIL", 62, json!({}))).await;
+    route_and_answer(&app, "FAIL", "a7", 61, 62).await;
     ok(
         &app,
         ev("call_ended", "FAIL", 90, json!({"end_reason": "failed"})),
@@ -606,12 +583,7 @@ async fn survey_for_completed_answered_calls_only() {
         ),
     )
     .await;
-    ok(
-        &app,
-        ev("call_routed", "OFF", 101, json!({"agent_id": "a7"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "OFF", 102, json!({}))).await;
+    route_and_answer(&app, "OFF", "a7", 101, 102).await;
     ok(
         &app,
         ev("call_ended", "OFF", 140, json!({"end_reason": "completed"})),
@@ -649,8 +621,7 @@ async fn engine_events_appear_in_history_in_seq_order() {
     .await;
     ok(&app, ev("call_routed", "E1", 5, json!({"agent_id": "a1"}))).await;
     ok(&app, ev("call_initiated", "TICK", 21, json!({}))).await; // ring timeout of E1 at +20
-    ok(&app, ev("call_routed", "E1", 25, json!({"agent_id": "a2"}))).await;
-    ok(&app, ev("call_answered", "E1", 35, json!({}))).await; // SLA at +30 first, then long_wait
+    route_and_answer(&app, "E1", "a2", 25, 35).await; // SLA at +30 first, then long_wait
     ok(&app, ev("call_hold", "E1", 36, json!({}))).await;
     ok(&app, ev("call_resumed", "E1", 100, json!({}))).await; // long_hold at +96 first
     ok(
@@ -839,12 +810,7 @@ async fn sla_timer_starts_at_queue_entry_not_at_initiation() {
         "not queued: no SLA timer"
     );
     ok(&app, ev("call_queued", "IVR", 36, json!({"queue_id": "q"}))).await;
-    ok(
-        &app,
-        ev("call_routed", "IVR", 60, json!({"agent_id": "a1"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "IVR", 66, json!({}))).await;
+    route_and_answer(&app, "IVR", "a1", 60, 66).await;
     assert_eq!(
         app.history("IVR").await,
         [
@@ -860,12 +826,7 @@ async fn sla_timer_starts_at_queue_entry_not_at_initiation() {
         ev("call_queued", "IVR2", 110, json!({"queue_id": "q"})),
     )
     .await;
-    ok(
-        &app,
-        ev("call_routed", "IVR2", 130, json!({"agent_id": "a2"})),
-    )
-    .await;
-    ok(&app, ev("call_answered", "IVR2", 141, json!({}))).await;
+    route_and_answer(&app, "IVR2", "a2", 130, 141).await;
     let sla = find(&app, "IVR2", "sla_breached")
         .await
         .expect("queued +31 s");
@@ -881,8 +842,7 @@ async fn long_wait_is_alerted_once_per_call() {
         ev("call_initiated", "W1", 0, json!({"queue_id": "q"})),
     )
     .await;
-    ok(&app, ev("call_routed", "W1", 39, json!({"agent_id": "a1"}))).await;
-    ok(&app, ev("call_answered", "W1", 40, json!({}))).await;
+    route_and_answer(&app, "W1", "a1", 39, 40).await;
     // A blind transfer answered within the same second (second-resolution traces do this).
     ok(
         &app,

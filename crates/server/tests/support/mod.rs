@@ -138,29 +138,29 @@ impl TestApp {
         (status, v)
     }
 
+    /// Sends `method path` with the app's key and an optional JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .client
+            .request(method, self.url(path))
+            .header("X-API-Key", &self.key);
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        Self::answer(rb.send().await.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        Self::answer(
-            self.client
-                .get(self.url(path))
-                .header("X-API-Key", &self.key)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.send(reqwest::Method::GET, path, None).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        Self::answer(
-            self.client
-                .post(self.url(path))
-                .header("X-API-Key", &self.key)
-                .json(body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn post_raw(
@@ -188,16 +188,7 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        Self::answer(
-            self.client
-                .patch(self.url(path))
-                .header("X-API-Key", &self.key)
-                .json(body)
-                .send()
-                .await
-                .expect("request"),
-        )
-        .await
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     /// Posts one event.
@@ -286,6 +277,25 @@ pub async fn ok(app: &TestApp, body: Value) -> Value {
     let (s, v) = app.event(body.clone()).await;
     assert_eq!(s, StatusCode::CREATED, "event {body}: {v}");
     v
+}
+
+/// Routes `call` to `agent` at `t(routed)` and answers it at `t(answered)`; asserts both 201.
+pub async fn route_and_answer(app: &TestApp, call: &str, agent: &str, routed: i64, answered: i64) {
+    ok(
+        app,
+        ev(
+            "call_routed",
+            call,
+            routed,
+            serde_json::json!({ "agent_id": agent }),
+        ),
+    )
+    .await;
+    ok(
+        app,
+        ev("call_answered", call, answered, serde_json::json!({})),
+    )
+    .await;
 }
 
 /// The call (by either id); asserts 200.
