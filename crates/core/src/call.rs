@@ -222,6 +222,10 @@ pub struct Call {
     pub state_since: TimestampMs,
     /// Largest event timestamp seen for this call.
     pub last_ts: TimestampMs,
+    /// The queue's `sla_threshold_s` frozen at first queue entry (set by the engine), seconds:
+    /// `sla_breached`, `long_wait` and the report's `answered_within_sl` all use it, so a
+    /// later change of the queue's setting never judges one call by two thresholds.
+    pub sla_threshold_s: Option<u32>,
 }
 
 impl Call {
@@ -271,6 +275,7 @@ impl Call {
             flags: Flags::default(),
             state_since: ts,
             last_ts: ts,
+            sla_threshold_s: None,
         };
         if let Some(q) = queue_id {
             call.enter_queue(q.clone(), ts);

@@ -1,43 +1,59 @@
 //! # switchboard-engine
 //!
-//! The live system. Every change enters as a command and goes one way (DESIGN.md "One write
-//! path"):
+//! The live system. Every change — a call event, a timer, a queue or tenant setting — enters
+//! as a command and goes one way (DESIGN.md "One write path"):
 //!
 //! ```text
-//! Engine::submit -> TenantState::apply (state machine of core, rules, timers; under the
-//! tenant's lock) -> writer (group commit: one transaction for many requests) -> bus publish
-//! -> the request is answered
+//! Engine::submit / put_queue / set_clock -> TenantState (state machine of core, rules,
+//! timers; under the tenant's lock) -> writer (group commit: one transaction for many
+//! commands) -> bus publish -> the command is answered
 //! ```
 //!
-//! A request is answered only after the transaction holding its events committed. Sequence
-//! numbers are assigned under the tenant lock and requests reach the single writer in that
+//! A command is answered only after the transaction holding its writes committed. Sequence
+//! numbers are assigned under the tenant lock and commands reach the single writer in that
 //! order, so the stream sees each tenant's events in `seq` order.
+//!
+//! ## Memory is a cache of the store
+//! Tenants load on first use (and at start-up when they have calls not yet ended). When a
+//! commit fails, the tenants in it are marked stale and answer [`EngineError::Unavailable`]
+//! until they are reloaded from the store; nothing that was not committed is ever answered as
+//! done, and a retry is applied exactly once (a `duplicate` is only ever answered for a stored
+//! event). See [`writer`](crate::writer) for the failure handling.
+//!
+//! ## Supervision
+//! The writer and the timer task run supervised: if one ends unexpectedly (a panic), the engine
+//! stops being ready and [`Engine::fatal`] fires, on which the server exits non-zero rather than
+//! limp on.
 
 mod bus;
+mod clock;
+mod registry;
 mod tenant;
 mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use switchboard_core::time::now_ms;
-use switchboard_core::{CallStatus, Clock, IncomingEvent, QueueSettings, TransitionError};
-use switchboard_store::{LoadedCall, Store, StoreError, Tenant};
+use switchboard_core::{CallStatus, Clock, IncomingEvent, TransitionError};
+use switchboard_store::{LoadedCall, QueueRecord, Store, StoreError, TenantUpdate, WriteBatch};
 
 pub use bus::{stream_message, Bus, StreamMessage};
+pub use clock::{ManualClock, TimeSource};
 pub use tenant::{Outcome, TenantState};
-use writer::WriteRequest;
 
-/// Why one event was not applied. The server maps each to a status code.
+use registry::{Registry, Slot};
+use writer::{Msg, WriteRequest};
+
+/// Why a command was not applied. The server maps each to a status code.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
-    /// The tenant is not loaded (404).
+    /// The tenant does not exist (404).
     #[error("unknown tenant")]
     UnknownTenant,
     /// No call with this id was ever initiated (404).
@@ -57,9 +73,84 @@ pub enum EngineError {
     /// The event names a queue the tenant does not have (422, field `queue_id`).
     #[error("unknown queue `{0}`")]
     UnknownQueue(String),
-    /// The event could not be made durable (503); the client may retry with the same event_id.
-    #[error("storage unavailable: {0}")]
-    Storage(String),
+    /// The event's timestamp lies beyond the later of now and the tenant's watermark by more
+    /// than the allowed clock skew (422, field `timestamp`).
+    #[error("timestamp is too far in the future: the latest accepted now is {}", switchboard_core::format_rfc3339(*limit))]
+    TimestampTooFar {
+        /// The latest timestamp accepted now, epoch ms.
+        limit: i64,
+    },
+    /// A configuration command names a queue that does not exist (404).
+    #[error("no queue `{0}`")]
+    NoSuchQueue(String),
+    /// A queue with this id exists already (409, field `id`).
+    #[error("queue `{0}` already exists")]
+    QueueExists(String),
+    /// The resource changed since the version the client named (412 for `If-Match`).
+    #[error("the resource has changed: its version is now {current}")]
+    VersionMismatch {
+        /// The current version.
+        current: i64,
+    },
+    /// Nothing was applied; retry after `retry_after_s` seconds (503 + `Retry-After`), with the
+    /// same `event_id` for events: the store could not commit, the tenant is being reloaded
+    /// after a failed commit, or the writer's queue is full (load shedding).
+    #[error("unavailable: {reason}")]
+    Unavailable {
+        /// Why, for the logs and the problem's detail.
+        reason: String,
+        /// Seconds after which a retry is sensible.
+        retry_after_s: u32,
+    },
+}
+
+impl EngineError {
+    fn unavailable(reason: impl Into<String>) -> Self {
+        EngineError::Unavailable {
+            reason: reason.into(),
+            retry_after_s: 1,
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => EngineError::UnknownTenant,
+            e => EngineError::unavailable(format!("the store failed: {e}")),
+        }
+    }
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// How far past the later of now and a tenant's watermark an event timestamp may lie, ms.
+    /// Default 24 h. A replay of the past is unaffected.
+    pub max_clock_skew_ms: i64,
+    /// Commands the writer's queue holds before new ones are shed with 503. Default 4096.
+    pub writer_queue: usize,
+    /// Where "now" comes from.
+    pub time: TimeSource,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_clock_skew_ms: 24 * 3600 * 1000,
+            writer_queue: 4096,
+            time: TimeSource::System,
+        }
+    }
+}
+
+/// What a configuration command expects of the current version (compare-and-set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The resource must not exist yet (create).
+    Absent,
+    /// The resource must be at this version.
+    Version(i64),
 }
 
 /// The engine: per-tenant state, the writer task and the bus. Cheap to clone.
@@ -70,11 +161,16 @@ pub struct Engine {
 
 struct Inner {
     store: Store,
-    tenants: RwLock<HashMap<Uuid, Arc<Mutex<TenantState>>>>,
-    writer: mpsc::UnboundedSender<WriteRequest>,
+    config: EngineConfig,
+    registry: Registry,
+    writer: mpsc::Sender<Msg>,
     bus: Bus,
-    healthy: Arc<AtomicBool>,
+    /// False while the store cannot commit (set by the writer).
+    store_ready: Arc<AtomicBool>,
+    /// Cancelled at shutdown: background tasks stop.
     cancel: CancellationToken,
+    /// Cancelled when a supervised task died: the server must exit.
+    fatal: CancellationToken,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -96,83 +192,72 @@ async fn checkpoints(store: Store, cancel: CancellationToken) {
     }
 }
 
-/// How often timers on the `live` clock are checked.
-const LIVE_TICK: Duration = Duration::from_millis(100);
-
 impl Engine {
-    /// Loads every tenant with its queues, its calls that have not ended, its last sequence
-    /// number and watermark, then starts the writer and the live-clock timer task.
+    /// Starts the writer and the live-timer task, then loads the tenants that have calls not
+    /// yet ended (re-arming their timers). Every other tenant loads on first use.
     ///
-    /// Errors: the store could not be read.
-    pub async fn start(store: Store) -> Result<Engine, StoreError> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Errors: `Unavailable` when the store could not be read.
+    pub async fn start(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
+        let (tx, rx) = mpsc::channel(config.writer_queue.max(1));
         let bus = Bus::default();
-        let healthy = Arc::new(AtomicBool::new(true));
+        let store_ready = Arc::new(AtomicBool::new(true));
         let cancel = CancellationToken::new();
-        let writer = tokio::spawn(writer::run(store.clone(), rx, bus.clone(), healthy.clone()));
         let engine = Engine {
             inner: Arc::new(Inner {
                 store: store.clone(),
-                tenants: RwLock::new(HashMap::new()),
+                config: config.clone(),
+                registry: Registry::default(),
                 writer: tx,
-                bus,
-                healthy,
+                bus: bus.clone(),
+                store_ready: store_ready.clone(),
                 cancel: cancel.clone(),
-                tasks: Mutex::new(vec![writer]),
+                fatal: CancellationToken::new(),
+                tasks: Mutex::new(Vec::new()),
             }),
         };
-        for t in store.tenants().await? {
-            engine.load_tenant(&t).await?;
+        let writer = writer::Writer {
+            store: store.clone(),
+            rx,
+            bus,
+            ready: store_ready,
+            time: config.time.clone(),
+        };
+        engine.supervise("writer", writer.run());
+        for id in store.tenants_with_live_calls().await? {
+            engine.slot(id).await?;
         }
-        let ticker = tokio::spawn(engine.clone().live_timers(cancel.clone()));
-        let checkpoints = tokio::spawn(checkpoints(store, cancel));
-        engine
-            .inner
-            .tasks
-            .lock()
-            .expect("tasks lock")
-            .extend([ticker, checkpoints]);
+        engine.supervise("timers", engine.clone().live_timers());
+        let c = tokio::spawn(checkpoints(store, cancel));
+        engine.inner.tasks.lock().expect("tasks lock").push(c);
         Ok(engine)
     }
 
-    /// Loads (or reloads) one tenant from the store.
-    pub async fn load_tenant(&self, t: &Tenant) -> Result<(), StoreError> {
-        let s = &self.inner.store;
-        let queues = s.all_queues(t.id).await?;
-        let live = s.live_calls(t.id).await?;
-        let seq = s.max_seq(t.id).await?;
-        let watermark = s.max_event_ts(t.id).await?;
-        let agents = s.agents(t.id).await?;
-        let ids = s.external_call_ids(t.id).await?;
-        let mut st = TenantState::new(t.id, t.clock, seq, watermark, ids.len());
-        for id in &ids {
-            st.add_known(id);
-        }
-        for q in queues {
-            st.put_queue(&q.id, q.settings);
-        }
-        for c in live {
-            st.insert_loaded(c);
-        }
-        for a in agents {
-            st.put_agent(a);
-        }
-        self.inner
-            .tenants
-            .write()
-            .expect("tenants lock")
-            .insert(t.id, Arc::new(Mutex::new(st)));
-        Ok(())
+    /// Runs `fut` as a supervised task: if it ends before shutdown (a panic, or an unexpected
+    /// return), the engine stops being ready and [`Engine::fatal`] fires.
+    fn supervise(
+        &self,
+        name: &'static str,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let handle = tokio::spawn(fut);
+        let inner = self.inner.clone();
+        let watch = tokio::spawn(async move {
+            let res = handle.await;
+            if inner.cancel.is_cancelled() {
+                return;
+            }
+            match res {
+                Err(e) => tracing::error!(task = name, error = %e, "engine task died; stopping"),
+                Ok(()) => tracing::error!(task = name, "engine task ended unexpectedly; stopping"),
+            }
+            inner.fatal.cancel();
+        });
+        self.inner.tasks.lock().expect("tasks lock").push(watch);
     }
 
-    fn tenant(&self, id: Uuid) -> Result<Arc<Mutex<TenantState>>, EngineError> {
-        self.inner
-            .tenants
-            .read()
-            .expect("tenants lock")
-            .get(&id)
-            .cloned()
-            .ok_or(EngineError::UnknownTenant)
+    /// Fires when a supervised background task died: the process must exit non-zero.
+    pub fn fatal(&self) -> CancellationToken {
+        self.inner.fatal.clone()
     }
 
     /// The store the engine writes to.
@@ -180,28 +265,20 @@ impl Engine {
         &self.inner.store
     }
 
-    /// False after the writer failed to make events durable (then `/ready` fails).
-    pub fn is_healthy(&self) -> bool {
-        self.inner.healthy.load(Ordering::Relaxed)
+    /// Now, epoch ms, by the engine's time source.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.config.time.now_ms()
     }
 
-    /// Registers a queue's settings (after the store wrote them).
-    pub fn put_queue(
-        &self,
-        tenant_id: Uuid,
-        queue_id: &str,
-        settings: QueueSettings,
-    ) -> Result<(), EngineError> {
-        let t = self.tenant(tenant_id)?;
-        t.lock().expect("tenant lock").put_queue(queue_id, settings);
-        Ok(())
+    /// Whether the engine can accept writes: the store commits and no supervised task died.
+    /// `/ready` answers 503 while this is false.
+    pub fn is_ready(&self) -> bool {
+        self.inner.store_ready.load(Ordering::Relaxed) && !self.inner.fatal.is_cancelled()
     }
 
-    /// Switches the tenant's timer clock (after the store wrote it).
-    pub fn set_clock(&self, tenant_id: Uuid, clock: Clock) -> Result<(), EngineError> {
-        let t = self.tenant(tenant_id)?;
-        t.lock().expect("tenant lock").clock = clock;
-        Ok(())
+    /// Tenants loaded, and how many of them are stale (waiting for a reload).
+    pub fn tenant_counts(&self) -> (usize, usize) {
+        (self.inner.registry.len(), self.inner.registry.stale_count())
     }
 
     /// Subscribes to a tenant's stream of committed events.
@@ -212,21 +289,147 @@ impl Engine {
         self.inner.bus.subscribe(tenant_id)
     }
 
+    /// Reads a tenant's state from the store into a fresh [`TenantState`].
+    async fn load(&self, id: Uuid) -> Result<TenantState, EngineError> {
+        let s = &self.inner.store;
+        let t = s.tenant(id).await?;
+        let mut st = TenantState::new(&t, self.inner.registry.epoch());
+        for q in s.all_queues(id).await? {
+            st.put_queue(q);
+        }
+        for c in s.live_calls(id).await? {
+            st.insert_loaded(c);
+        }
+        for a in s.agents(id).await? {
+            st.put_agent(a);
+        }
+        Ok(st)
+    }
+
+    /// The tenant's slot, loading it on first use and reloading it when stale.
+    ///
+    /// Errors: `UnknownTenant`; `Unavailable` when the store cannot be read.
+    async fn slot(&self, id: Uuid) -> Result<Arc<Slot>, EngineError> {
+        let reg = &self.inner.registry;
+        let slot = match reg.get(&id) {
+            Some(s) => s,
+            None => {
+                let _g = reg.loading.lock().await;
+                match reg.get(&id) {
+                    Some(s) => s,
+                    None => {
+                        let st = self.load(id).await?;
+                        let slot = reg.insert(id, Slot::new(st));
+                        self.reschedule(id, &slot);
+                        slot
+                    }
+                }
+            }
+        };
+        if slot.is_stale() {
+            let _g = slot.reload.lock().await;
+            if slot.is_stale() {
+                let fresh = self.load(id).await.map_err(|e| match e {
+                    EngineError::Unavailable { reason, .. } => EngineError::Unavailable {
+                        reason: format!("the tenant is reloading after a failed commit: {reason}"),
+                        retry_after_s: 2,
+                    },
+                    e => e,
+                })?;
+                slot.replace(fresh);
+                tracing::info!(tenant = %id, "tenant reloaded from the store");
+                self.reschedule(id, &slot);
+            }
+        }
+        Ok(slot)
+    }
+
+    fn reschedule(&self, id: Uuid, slot: &Slot) {
+        let next = slot.state.lock().expect("tenant lock").next_live_deadline();
+        self.inner.registry.schedule(id, next);
+    }
+
+    /// Runs `f` on the tenant's state under its lock and hands the batch it returns to the
+    /// writer (when it writes something, or when `f` asks to be answered in order). Returns
+    /// `f`'s value and the receiver of the commit's result.
+    ///
+    /// Errors: `f`'s; `Unavailable` when the tenant is stale or the writer's queue is full (then
+    /// nothing was applied).
+    fn dispatch<T>(
+        &self,
+        tenant_id: Uuid,
+        slot: &Arc<Slot>,
+        f: impl FnOnce(&mut TenantState, i64) -> Result<(T, WriteBatch, bool), EngineError>,
+    ) -> Result<(T, Option<oneshot::Receiver<Result<(), String>>>), EngineError> {
+        let mut st = slot.state.lock().expect("tenant lock");
+        if slot.is_stale() {
+            return Err(EngineError::Unavailable {
+                reason: "the tenant is reloading after a failed commit".into(),
+                retry_after_s: 1,
+            });
+        }
+        // Reserve the writer's place first: when its queue is full nothing is applied.
+        let permit = self
+            .inner
+            .writer
+            .try_reserve()
+            .map_err(|_| EngineError::unavailable("the writer's queue is full"))?;
+        let now = self.now_ms();
+        let (value, batch, wait) = f(&mut st, now)?;
+        let rx = (wait || !batch.is_empty()).then(|| {
+            let (tx, rx) = oneshot::channel();
+            permit.send(Msg::Write(WriteRequest {
+                slot: slot.clone(),
+                epoch: st.epoch,
+                batch,
+                done: Some(tx),
+            }));
+            rx
+        });
+        self.inner
+            .registry
+            .schedule(tenant_id, st.next_live_deadline());
+        Ok((value, rx))
+    }
+
+    /// [`Engine::dispatch`] on the tenant (loaded or reloaded as needed), answered once the
+    /// batch is durable.
+    async fn command<T>(
+        &self,
+        tenant_id: Uuid,
+        f: impl FnOnce(&mut TenantState, i64) -> Result<(T, WriteBatch, bool), EngineError>,
+    ) -> Result<T, EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let (value, rx) = self.dispatch(tenant_id, &slot, f)?;
+        if let Some(rx) = rx {
+            match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(EngineError::unavailable(format!("not durable: {e}"))),
+                Err(_) => return Err(EngineError::unavailable("the writer stopped")),
+            }
+        }
+        Ok(value)
+    }
+
     /// Applies events in order, answering each once its effects are durable.
     ///
     /// Events for calls not in memory that the store may hold are looked up first (one query
-    /// for the whole batch), without holding the tenant lock. Results are in input order.
+    /// for the whole batch), without holding the tenant lock. Results are in input order; when
+    /// the commit fails every applied event's result becomes `Unavailable` (and the tenant is
+    /// reloaded before it accepts more, so a retry is applied exactly once).
     pub async fn submit(
         &self,
         tenant_id: Uuid,
         events: Vec<IncomingEvent>,
     ) -> Vec<Result<Outcome, EngineError>> {
-        let tenant = match self.tenant(tenant_id) {
-            Ok(t) => t,
-            Err(e) => return events.iter().map(|_| Err(e.clone())).collect(),
+        let n = events.len();
+        let fail = |e: EngineError| (0..n).map(|_| Err(e.clone())).collect();
+        let slot = match self.slot(tenant_id).await {
+            Ok(s) => s,
+            Err(e) => return fail(e),
         };
         let missing: Vec<String> = {
-            let st = tenant.lock().expect("tenant lock");
+            let st = slot.state.lock().expect("tenant lock");
             let mut m: Vec<String> = events
                 .iter()
                 .map(|e| e.call_id.as_str())
@@ -251,87 +454,148 @@ impl Engine {
                         loaded.insert(c.row.call.external_id.as_str().to_owned(), c);
                     }
                 }
-                Err(e) => {
-                    let e = EngineError::Storage(e.to_string());
-                    return events.iter().map(|_| Err(e.clone())).collect();
-                }
+                Err(e) => return fail(e.into()),
             }
         }
-        let now = now_ms();
-        let (mut results, done) = {
-            let mut st = tenant.lock().expect("tenant lock");
-            let mut out = tenant::Pending::new(now);
-            let results: Vec<_> = events
-                .into_iter()
-                .map(|e| st.apply(e, now, &mut loaded, &mut out))
-                .collect();
-            let any_ok = results.iter().any(Result::is_ok);
-            let batch = st.finish(out);
-            // Sent under the lock: the writer receives each tenant's events in seq order. A
-            // request with only duplicates still goes through the writer, so it is answered
-            // after the original delivery is durable.
-            let done = if any_ok || !batch.events.is_empty() {
-                let (tx, rx) = oneshot::channel();
-                if self
-                    .inner
-                    .writer
-                    .send(WriteRequest::Write {
-                        batch,
-                        done: Some(tx),
-                    })
-                    .is_err()
-                {
-                    None
-                } else {
-                    Some(rx)
-                }
-            } else {
-                None
-            };
-            (results, done)
-        };
-        if let Some(rx) = done {
-            let res = rx.await.unwrap_or_else(|_| Err("writer stopped".into()));
-            if let Err(msg) = res {
-                for r in results.iter_mut().filter(|r| r.is_ok()) {
-                    *r = Err(EngineError::Storage(msg.clone()));
-                }
-            }
+        let skew = self.inner.config.max_clock_skew_ms;
+        let committed = slot.committed();
+        let res = self
+            .command(tenant_id, move |st, now| {
+                let mut out = tenant::Pending::new(now);
+                let results: Vec<_> = events
+                    .into_iter()
+                    .map(|e| st.apply(e, now, skew, &mut loaded, &mut out))
+                    .collect();
+                // A request with only duplicates still goes through the writer, so it is
+                // answered after the original delivery is durable (or fails with it).
+                let wait = results.iter().any(Result::is_ok);
+                let batch = st.finish(out, committed);
+                Ok((results, batch, wait))
+            })
+            .await;
+        match res {
+            Ok(results) => results,
+            Err(e) => fail(e),
         }
-        results
     }
 
-    /// Fires every due timer of every tenant on the `live` clock, every [`LIVE_TICK`].
-    async fn live_timers(self, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(LIVE_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            let tenants: Vec<_> = self
-                .inner
-                .tenants
-                .read()
-                .expect("tenants lock")
-                .values()
-                .cloned()
-                .collect();
-            let now = now_ms();
-            for t in tenants {
-                let mut st = t.lock().expect("tenant lock");
-                if st.clock != Clock::Live {
-                    continue;
+    /// The queue as the engine holds it (loading the tenant if needed).
+    ///
+    /// Errors: `NoSuchQueue`, `UnknownTenant`, `Unavailable`.
+    pub async fn queue(&self, tenant_id: Uuid, id: &str) -> Result<QueueRecord, EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        st.queue(id)
+            .cloned()
+            .ok_or_else(|| EngineError::NoSuchQueue(id.to_owned()))
+    }
+
+    /// Creates or changes a queue (compare-and-set on its version), stored and applied to the
+    /// engine together; answers the stored record (version bumped, `updated_at` = now).
+    ///
+    /// Errors: `QueueExists` (for [`Expect::Absent`]), `NoSuchQueue`, `VersionMismatch`,
+    /// `Unavailable`.
+    pub async fn put_queue(
+        &self,
+        tenant_id: Uuid,
+        mut q: QueueRecord,
+        expect: Expect,
+    ) -> Result<QueueRecord, EngineError> {
+        self.command(tenant_id, move |st, now| {
+            match (st.queue(&q.id), expect) {
+                (Some(_), Expect::Absent) => return Err(EngineError::QueueExists(q.id.clone())),
+                (None, Expect::Version(_)) => return Err(EngineError::NoSuchQueue(q.id.clone())),
+                (Some(cur), Expect::Version(v)) if cur.version != v => {
+                    return Err(EngineError::VersionMismatch {
+                        current: cur.version,
+                    })
                 }
-                let mut out = tenant::Pending::new(now);
-                st.fire_due(now, &mut out);
-                let batch = st.finish(out);
-                if !batch.events.is_empty() {
-                    let _ = self
-                        .inner
-                        .writer
-                        .send(WriteRequest::Write { batch, done: None });
+                (Some(cur), _) => {
+                    q.version = cur.version + 1;
+                    q.created_at = cur.created_at;
+                }
+                (None, _) => {
+                    q.version = 1;
+                    q.created_at = now;
+                }
+            }
+            q.updated_at = now;
+            st.put_queue(q.clone());
+            let mut batch = WriteBatch::new(st.id);
+            batch.queues.push(q.clone());
+            Ok((q, batch, true))
+        })
+        .await
+    }
+
+    /// The tenant's clock and settings version (loading the tenant if needed).
+    pub async fn tenant_settings(&self, tenant_id: Uuid) -> Result<(Clock, i64), EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        Ok((st.clock, st.version))
+    }
+
+    /// Switches the tenant's timer clock (compare-and-set on the settings version); answers
+    /// the new version.
+    ///
+    /// Errors: `VersionMismatch`, `Unavailable`.
+    pub async fn set_clock(
+        &self,
+        tenant_id: Uuid,
+        clock: Clock,
+        expect: Expect,
+    ) -> Result<i64, EngineError> {
+        self.command(tenant_id, move |st, now| {
+            if let Expect::Version(v) = expect {
+                if v != st.version {
+                    return Err(EngineError::VersionMismatch {
+                        current: st.version,
+                    });
+                }
+            }
+            st.clock = clock;
+            st.version += 1;
+            let mut batch = WriteBatch::new(st.id);
+            batch.tenant = Some(TenantUpdate {
+                clock,
+                version: st.version,
+                updated_at: now,
+            });
+            Ok((st.version, batch, true))
+        })
+        .await
+    }
+
+    /// Fires every due timer of the tenants on the `live` clock, visiting only the tenants
+    /// with a deadline due.
+    async fn live_timers(self) {
+        let reg = &self.inner.registry;
+        let time = self.inner.config.time.clone();
+        loop {
+            let next = reg.next_due();
+            tokio::select! {
+                _ = self.inner.cancel.cancelled() => return,
+                _ = reg.wake.notified() => continue,
+                _ = time.sleep_until(next) => {}
+            }
+            let now = time.now_ms();
+            for id in reg.take_due(now) {
+                let Some(slot) = reg.get(&id) else { continue };
+                if slot.is_stale() {
+                    continue; // re-scheduled by its reload
+                }
+                let committed = slot.committed();
+                // Not awaited: timer events are answered to no one.
+                let fired = self.dispatch(id, &slot, move |st, now| {
+                    let mut out = tenant::Pending::new(now);
+                    if st.clock == Clock::Live {
+                        st.fire_due(now, &mut out);
+                    }
+                    Ok(((), st.finish(out, committed), false))
+                });
+                if fired.is_err() {
+                    // The writer's queue is full: try again shortly.
+                    reg.schedule(id, Some(now + 100));
                 }
             }
         }
@@ -341,7 +605,7 @@ impl Engine {
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         let (tx, rx) = oneshot::channel();
-        if self.inner.writer.send(WriteRequest::Flush(tx)).is_ok() {
+        if self.inner.writer.send(Msg::Flush(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }

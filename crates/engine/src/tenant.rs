@@ -24,21 +24,24 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use fastbloom::BloomFilter;
-
 use uuid::Uuid;
 
 use switchboard_core::{
     AgentId, Call, CallFlag, CallStatus, Clock, EndReason, EventKind, IncomingEvent, QueueSettings,
     TransferTarget,
 };
-use switchboard_store::{AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, WriteBatch};
+use switchboard_store::{
+    AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, QueueRecord, Tenant, TenantHead,
+    WriteBatch,
+};
 
 use crate::EngineError;
 
-/// Ended calls kept in memory (answering late duplicates without a query); older ones are
-/// dropped and re-read from the store when an event names them.
-const ENDED_KEPT: usize = 50_000;
+/// Most ended calls kept in memory (answering late duplicates without a query).
+const ENDED_KEPT: usize = 10_000;
+/// How long an ended call stays in memory after it ended (wall clock), ms. Memory follows live
+/// load: older ended calls are re-read from the store when an event names them.
+const ENDED_TTL_MS: i64 = 5 * 60 * 1000;
 
 /// What happened to one accepted event.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,42 +121,34 @@ pub struct TenantState {
     pub id: Uuid,
     /// Which clock the tenant's timers run on.
     pub clock: Clock,
+    /// The tenant settings' version (the `ETag` of `GET /api/v1/tenant`).
+    pub version: i64,
+    /// Which load of the tenant this state is: batches of an older epoch than a failed commit
+    /// are never written (see the writer).
+    pub(crate) epoch: u64,
     /// Largest event timestamp seen (epoch ms); the `event_time` clock.
     watermark: i64,
     last_seq: i64,
-    queues: HashMap<String, QueueSettings>,
+    queues: HashMap<String, QueueRecord>,
     calls: HashMap<Arc<str>, CallEntry>,
-    ended: VecDeque<Arc<str>>,
+    /// Ended calls in the order they ended, with the wall-clock time they ended at.
+    ended: VecDeque<(Arc<str>, i64)>,
     agents: HashMap<String, AgentState>,
     /// (deadline, kind, call). An entry is stale when the call's deadline no longer matches.
     timers: BTreeSet<(i64, TimerKind, Arc<str>)>,
-    /// Every call id the store may hold (Bloom filter: no false negatives). A new call id it
-    /// does not contain needs no store lookup, which keeps a query off the hot path.
-    known: BloomFilter,
 }
 
-/// Smallest number of call ids the filter is sized for; beyond its size its false-positive
-/// rate rises (more lookups), never its false negatives.
-const KNOWN_MIN_CAPACITY: usize = 100_000;
-
 impl TenantState {
-    /// Empty state continuing after sequence number `last_seq` and watermark `watermark`.
-    /// `stored_calls` is how many calls the store holds (sizes the filter of known call ids;
-    /// [`TenantState::add_known`] fills it).
-    pub fn new(
-        id: Uuid,
-        clock: Clock,
-        last_seq: i64,
-        watermark: Option<i64>,
-        stored_calls: usize,
-    ) -> Self {
-        let capacity = stored_calls.saturating_mul(4).max(KNOWN_MIN_CAPACITY);
+    /// Empty state of a tenant as its row stores it: continuing after its `last_seq` and
+    /// `watermark`. `epoch` numbers this load.
+    pub fn new(t: &Tenant, epoch: u64) -> Self {
         TenantState {
-            known: BloomFilter::with_false_pos(0.01).expected_items(capacity),
-            id,
-            clock,
-            watermark: watermark.unwrap_or(i64::MIN),
-            last_seq,
+            id: t.id,
+            clock: t.clock,
+            version: t.version,
+            epoch,
+            watermark: t.watermark.unwrap_or(i64::MIN),
+            last_seq: t.last_seq,
             queues: HashMap::new(),
             calls: HashMap::new(),
             ended: VecDeque::new(),
@@ -162,20 +157,28 @@ impl TenantState {
         }
     }
 
-    /// Sets a queue's settings.
-    pub fn put_queue(&mut self, id: &str, s: QueueSettings) {
-        self.queues.insert(id.to_owned(), s);
+    /// Sets a queue (loaded from the store, or changed by a command).
+    pub fn put_queue(&mut self, q: QueueRecord) {
+        self.queues.insert(q.id.clone(), q);
     }
 
-    /// Records that the store holds a call with this id.
-    pub fn add_known(&mut self, external_id: &str) {
-        self.known.insert(external_id);
+    /// A queue as the engine knows it.
+    pub fn queue(&self, id: &str) -> Option<&QueueRecord> {
+        self.queues.get(id)
     }
 
-    /// Whether an event for this call needs a store lookup first: the call is not in memory
-    /// but the store may hold it.
+    /// The tenant's last sequence number and its `event_time` watermark (epoch ms; `None`
+    /// before the first event).
+    pub fn head(&self) -> TenantHead {
+        TenantHead {
+            last_seq: self.last_seq,
+            watermark: (self.watermark != i64::MIN).then_some(self.watermark),
+        }
+    }
+
+    /// Whether an event for this call needs a store lookup first: the call is not in memory.
     pub fn needs_lookup(&self, external_id: &str) -> bool {
-        !self.calls.contains_key(external_id) && self.known.contains(external_id)
+        !self.calls.contains_key(external_id)
     }
 
     /// Whether the call is in memory.
@@ -228,9 +231,9 @@ impl TenantState {
             }
         }
         if ended {
-            self.ended.push_back(key.clone());
+            // Read back from the store: already committed, evictable at once.
+            self.ended.push_back((key.clone(), i64::MIN));
         }
-        self.known.insert(&*key);
         self.calls.insert(key, entry);
     }
 
@@ -239,8 +242,18 @@ impl TenantState {
             .as_ref()
             .or(c.first_queue_id.as_ref())
             .and_then(|q| self.queues.get(q.as_str()))
-            .cloned()
+            .map(|q| q.settings.clone())
             .unwrap_or_default()
+    }
+
+    /// The earliest armed timer's deadline (epoch ms) when the tenant runs on the `live`
+    /// clock: when the timer task must visit it next. Stale entries may make it early, never
+    /// late.
+    pub fn next_live_deadline(&self) -> Option<i64> {
+        match self.clock {
+            Clock::Live => self.timers.first().map(|t| t.0),
+            Clock::EventTime => None,
+        }
     }
 
     /// Applies one client event at `now` (wall clock, the default timestamp), first moving time
@@ -253,11 +266,18 @@ impl TenantState {
         &mut self,
         ev: IncomingEvent,
         now: i64,
+        max_skew_ms: i64,
         loaded: &mut HashMap<String, LoadedCall>,
         out: &mut Pending,
     ) -> Result<Outcome, EngineError> {
         let ts = ev.timestamp.unwrap_or(now);
         debug_assert_eq!(out.now, now);
+        // A far-future timestamp would fire every timer and freeze the event_time clock: refuse
+        // what lies beyond the later of now and the watermark by more than the allowed skew.
+        let limit = now.max(self.watermark).saturating_add(max_skew_ms);
+        if ts > limit {
+            return Err(EngineError::TimestampTooFar { limit });
+        }
         let key = ev.call_id.as_str();
         if !self.calls.contains_key(key) {
             if let Some(l) = loaded.remove(key) {
@@ -317,7 +337,6 @@ impl TenantState {
             .is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
-            self.known.insert(&*key);
             self.calls.insert(
                 key.clone(),
                 CallEntry {
@@ -344,6 +363,11 @@ impl TenantState {
             status: entry.call.status,
             duplicate: false,
         })
+    }
+
+    /// Number of calls in memory (live, and recently ended ones).
+    pub fn calls_in_memory(&self) -> usize {
+        self.calls.len()
     }
 
     /// Fires every timer due at or before `now` (the `live` clock's tick).
@@ -395,8 +419,10 @@ impl TenantState {
                         .clone()
                         .or(c.first_queue_id.clone())
                         .expect("armed on queue entry"),
-                    // The threshold in force when the timer was armed at queue entry.
-                    threshold_s: secs(deadline - c.queued_at.unwrap_or(deadline)),
+                    // The threshold frozen when the timer was armed at queue entry.
+                    threshold_s: c
+                        .sla_threshold_s
+                        .unwrap_or_else(|| secs(deadline - c.queued_at.unwrap_or(deadline))),
                 }
             }
             TimerKind::Ring if c.status == CallStatus::Ringing => {
@@ -515,6 +541,11 @@ impl TenantState {
             } => {
                 self.disarm(key, TimerKind::Ring);
                 self.disarm(key, TimerKind::Hold);
+                if c.queued_at == Some(ts) && c.sla_threshold_s.is_none() {
+                    // Frozen at the first queue entry: one threshold judges this call everywhere.
+                    let entry = self.calls.get_mut(key).expect("applied");
+                    entry.call.sla_threshold_s = Some(s.sla_threshold_s);
+                }
                 let entry = &self.calls[key];
                 // Armed once, at the first queue entry, while unanswered.
                 if let (Some(q), None, None) = (c.queued_at, c.answered_at, entry.sla_deadline) {
@@ -546,11 +577,12 @@ impl TenantState {
                     }
                 }
                 if let (false, Some(wait)) = (answered_before, c.wait_ms) {
-                    if wait > ms(s.sla_threshold_s) {
+                    let threshold_s = c.sla_threshold_s.unwrap_or(s.sla_threshold_s);
+                    if wait > ms(threshold_s) {
                         let ev = EventKind::LongWait {
                             queue_id: c.queue_id.clone(),
                             wait_s: wait as f64 / 1000.0,
-                            threshold_s: s.sla_threshold_s,
+                            threshold_s,
                         };
                         self.emit(key, ev, ts, None, out);
                     }
@@ -581,15 +613,18 @@ impl TenantState {
                         self.emit(key, ev, ts, None, out);
                     }
                 }
-                self.ended.push_back(key.clone());
+                self.ended.push_back((key.clone(), out.now));
             }
             _ => {}
         }
     }
 
-    /// Turns the request's output into a write batch (each touched call's latest projection)
-    /// and drops the oldest ended calls from memory beyond [`ENDED_KEPT`].
-    pub(crate) fn finish(&mut self, out: Pending) -> WriteBatch {
+    /// Turns the request's output into a write batch (each touched call's latest projection
+    /// and the tenant's head) and drops from memory the ended calls that are committed (their
+    /// last event's seq ≤ `committed_seq`) and older than [`ENDED_TTL_MS`] or beyond
+    /// [`ENDED_KEPT`]. A call is never dropped before its events are durable: an event naming
+    /// it would otherwise miss it in memory and in the store.
+    pub(crate) fn finish(&mut self, out: Pending, committed_seq: i64) -> WriteBatch {
         let mut touched = out.touched;
         touched.sort_unstable();
         touched.dedup();
@@ -618,23 +653,27 @@ impl TenantState {
                 })
             })
             .collect();
-        while self.ended.len() > ENDED_KEPT {
-            if let Some(k) = self.ended.pop_front() {
-                if self
-                    .calls
-                    .get(&k)
-                    .is_some_and(|e| e.call.status == CallStatus::Ended)
-                {
-                    self.calls.remove(&k);
-                }
+        while let Some((k, ended_at)) = self.ended.front() {
+            let expired =
+                self.ended.len() > ENDED_KEPT || out.now.saturating_sub(*ended_at) > ENDED_TTL_MS;
+            let entry = self.calls.get(k);
+            if !expired || entry.is_some_and(|e| e.last_seq > committed_seq) {
+                break;
             }
+            if entry.is_some_and(|e| e.call.status == CallStatus::Ended) {
+                self.calls.remove(k);
+            }
+            self.ended.pop_front();
         }
+        let head = (!out.events.is_empty()).then(|| self.head());
         WriteBatch {
             tenant_id: self.id,
             events: out.events,
             alerts: out.alerts,
             calls,
             agents,
+            head,
+            ..Default::default()
         }
     }
 

@@ -1,109 +1,218 @@
-//! The group-commit writer: one task takes every pending request off the channel, writes them
-//! in one transaction (one fsync for all), publishes the events and only then answers the
-//! requests. Under load a transaction carries many requests; idle, a lone event is written at
-//! once (no added delay).
+//! The group-commit writer: one task takes every pending request off a bounded channel, writes
+//! them in one transaction (one fsync for all) on the store's writer connection, publishes the
+//! events and only then answers the requests. Under load a transaction carries many requests;
+//! idle, a lone event is written at once (no added delay).
+//!
+//! ## When a commit fails
+//! The round is retried a few times; if it still fails, each request is committed on its own
+//! (so one batch the store refuses never fails another tenant's). A tenant whose batch failed
+//! is marked stale: its memory ran ahead of the store. Every later batch of that tenant made
+//! from the same load (its `epoch`) is answered with an error without being written, so the
+//! log never gets a gap; the engine reloads the tenant from the store before accepting more.
+//! While commits fail the writer probes the store and reports it not ready; the first
+//! successful commit or probe makes it ready again.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
-use switchboard_store::{Store, WriteBatch};
+use switchboard_store::{Store, StoreWriter, WriteBatch};
 
 use crate::bus::Bus;
+use crate::registry::Slot;
+use crate::TimeSource;
 
-/// Result sent back to a request: `Err` carries the storage error text.
+/// Result sent back to a request: `Err` carries the reason, for the logs.
 pub(crate) type Done = oneshot::Sender<Result<(), String>>;
 
-pub(crate) enum WriteRequest {
-    /// Events to make durable; `done` is answered after commit (None for timer-made events).
-    Write {
-        batch: WriteBatch,
-        done: Option<Done>,
-    },
+/// One engine command's writes.
+pub(crate) struct WriteRequest {
+    /// The tenant's slot (marked stale on failure; its committed seq advanced on success).
+    pub slot: Arc<Slot>,
+    /// The load of the tenant the batch was made from.
+    pub epoch: u64,
+    /// What to write (may be empty: then the request is only answered in order).
+    pub batch: WriteBatch,
+    /// Answered after commit (None for timer-made events).
+    pub done: Option<Done>,
+}
+
+pub(crate) enum Msg {
+    Write(WriteRequest),
     /// Answered once everything before it is durable (graceful shutdown).
     Flush(oneshot::Sender<()>),
 }
 
 /// Most events in one transaction.
 const MAX_EVENTS_PER_TXN: usize = 20_000;
-/// Attempts before a transaction is given up.
-const ATTEMPTS: u32 = 4;
+/// Attempts of a whole round before its requests are committed one by one.
+const ATTEMPTS: u32 = 3;
+/// How often the store is probed while commits fail.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
 
-pub(crate) async fn run(
-    store: Store,
-    mut rx: mpsc::UnboundedReceiver<WriteRequest>,
-    bus: Bus,
-    healthy: Arc<AtomicBool>,
-) {
-    let mut batches: Vec<WriteBatch> = Vec::new();
-    let mut dones: Vec<Done> = Vec::new();
-    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut n = 0;
-        let mut next = Some(first);
-        while let Some(req) = next.take() {
-            match req {
-                WriteRequest::Write { batch, done } => {
-                    n += batch.events.len();
-                    if !batch.events.is_empty() {
-                        batches.push(batch);
-                    }
-                    dones.extend(done);
-                }
-                WriteRequest::Flush(tx) => flushes.push(tx),
-            }
-            if n < MAX_EVENTS_PER_TXN {
-                next = rx.try_recv().ok();
-            }
-        }
-        let started = std::time::Instant::now();
-        let res = if batches.is_empty() {
-            Ok(())
-        } else {
-            write_with_retry(&store, &batches).await
-        };
-        tracing::debug!(
-            events = n,
-            requests = dones.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "group commit"
-        );
-        match &res {
-            Ok(()) => {
-                for b in &batches {
-                    bus.publish(b.tenant_id, &b.events);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, events = n, "events could not be made durable; engine marked unhealthy");
-                healthy.store(false, Ordering::Relaxed);
-            }
-        }
-        batches.clear();
-        for d in dones.drain(..) {
-            let _ = d.send(res.clone());
-        }
-        for f in flushes.drain(..) {
-            let _ = f.send(());
-        }
-    }
+pub(crate) struct Writer {
+    pub store: Store,
+    pub rx: mpsc::Receiver<Msg>,
+    pub bus: Bus,
+    /// False while the store cannot commit.
+    pub ready: Arc<AtomicBool>,
+    pub time: TimeSource,
 }
 
-async fn write_with_retry(store: &Store, batches: &[WriteBatch]) -> Result<(), String> {
-    let mut delay = Duration::from_millis(20);
-    let mut attempt = 1;
-    loop {
-        match store.append(batches).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, "group commit failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 4;
-                attempt += 1;
+impl Writer {
+    pub(crate) async fn run(mut self) {
+        let mut conn = self.store.writer();
+        // Tenant -> the newest epoch whose commit failed: its batches are never written.
+        let mut failed: HashMap<Uuid, u64> = HashMap::new();
+        let mut reqs: Vec<WriteRequest> = Vec::new();
+        let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+        loop {
+            let first = if self.ready.load(Ordering::Relaxed) {
+                self.rx.recv().await
+            } else {
+                match tokio::time::timeout(PROBE_EVERY, self.rx.recv()).await {
+                    Ok(m) => m,
+                    Err(_) => {
+                        self.probe(&mut conn).await;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
+            let mut n = 0;
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Write(r) => {
+                        n += r.batch.events.len();
+                        reqs.push(r);
+                    }
+                    Msg::Flush(tx) => flushes.push(tx),
+                }
+                if n < MAX_EVENTS_PER_TXN {
+                    next = self.rx.try_recv().ok();
+                }
             }
-            Err(e) => return Err(e.to_string()),
+            let results = self.commit(&mut conn, &reqs, &mut failed).await;
+            for (r, res) in reqs.drain(..).zip(results) {
+                if let Some(d) = r.done {
+                    let _ = d.send(res);
+                }
+            }
+            for f in flushes.drain(..) {
+                let _ = f.send(());
+            }
+        }
+        conn.close().await;
+    }
+
+    /// Commits a round; returns each request's result, in order.
+    async fn commit(
+        &self,
+        conn: &mut StoreWriter,
+        reqs: &[WriteRequest],
+        failed: &mut HashMap<Uuid, u64>,
+    ) -> Vec<Result<(), String>> {
+        let refused = |r: &WriteRequest, failed: &HashMap<Uuid, u64>| {
+            failed
+                .get(&r.batch.tenant_id)
+                .is_some_and(|e| r.epoch <= *e)
+        };
+        let mut results: Vec<Result<(), String>> = reqs
+            .iter()
+            .map(|r| {
+                if refused(r, failed) {
+                    Err("the tenant is being reloaded after a failed commit".into())
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let todo: Vec<&WriteRequest> = reqs
+            .iter()
+            .zip(&results)
+            .filter(|(r, ok)| ok.is_ok() && !r.batch.is_empty())
+            .map(|(r, _)| r)
+            .collect();
+        if todo.is_empty() {
+            return results;
+        }
+        let started = std::time::Instant::now();
+        let batches: Vec<&WriteBatch> = todo.iter().map(|r| &r.batch).collect();
+        let mut res = Err(String::new());
+        for attempt in 1..=ATTEMPTS {
+            res = conn.append(&batches).await.map_err(|e| e.to_string());
+            match &res {
+                Ok(()) => break,
+                Err(e) if attempt < ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, "group commit failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(20 << (2 * attempt))).await;
+                }
+                Err(_) => {}
+            }
+        }
+        tracing::debug!(
+            events = batches.iter().map(|b| b.events.len()).sum::<usize>(),
+            requests = reqs.len(),
+            micros = started.elapsed().as_micros() as u64,
+            ok = res.is_ok(),
+            "group commit"
+        );
+        if res.is_ok() {
+            self.ready.store(true, Ordering::Relaxed);
+            for r in &todo {
+                self.committed(r);
+            }
+            return results;
+        }
+        // Isolate: each request alone, in order; a tenant stops at its first failure.
+        for (i, r) in reqs.iter().enumerate() {
+            if results[i].is_err() {
+                continue;
+            }
+            if refused(r, failed) {
+                results[i] = Err("an earlier batch of this tenant failed".into());
+                continue;
+            }
+            if r.batch.is_empty() {
+                continue;
+            }
+            match conn.append(&[&r.batch]).await {
+                Ok(()) => {
+                    self.ready.store(true, Ordering::Relaxed);
+                    self.committed(r);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, tenant = %r.batch.tenant_id, events = r.batch.events.len(),
+                        "events could not be made durable; tenant marked stale until reloaded");
+                    failed.insert(r.batch.tenant_id, r.epoch);
+                    r.slot.mark_stale();
+                    self.ready.store(false, Ordering::Relaxed);
+                    results[i] = Err(e.to_string());
+                }
+            }
+        }
+        results
+    }
+
+    fn committed(&self, r: &WriteRequest) {
+        if let Some(h) = r.batch.head {
+            r.slot.set_committed(h.last_seq);
+        }
+        self.bus.publish(r.batch.tenant_id, &r.batch.events);
+    }
+
+    async fn probe(&self, conn: &mut StoreWriter) {
+        match conn.probe(self.time.now_ms()).await {
+            Ok(()) => {
+                tracing::info!("the store commits again; ready");
+                self.ready.store(true, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "store probe failed"),
         }
     }
 }

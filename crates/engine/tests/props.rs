@@ -23,7 +23,32 @@ use switchboard_core::{
     EventKind, ExternalCallId, QueueId, QueueSettings, TransferTarget,
 };
 use switchboard_engine::{stream_message, Bus, TenantState};
-use switchboard_store::{CallRow, EventRecord, LoadedCall};
+use switchboard_store::{CallRow, EventRecord, LoadedCall, QueueRecord, Tenant};
+
+/// A tenant on the `event_time` clock whose stream is at `last_seq`.
+fn tenant(last_seq: i64) -> Tenant {
+    Tenant {
+        id: Uuid::now_v7(),
+        slug: "t".into(),
+        name: "T".into(),
+        clock: Clock::EventTime,
+        created_at: 0,
+        last_seq,
+        watermark: Some(0),
+        version: 1,
+    }
+}
+
+fn queue(id: &str, settings: QueueSettings) -> QueueRecord {
+    QueueRecord {
+        id: id.into(),
+        name: id.into(),
+        settings,
+        created_at: 0,
+        updated_at: 0,
+        version: 1,
+    }
+}
 
 fn q(s: &str) -> QueueId {
     QueueId::parse(s).unwrap()
@@ -265,9 +290,9 @@ proptest! {
         s0 in settings(),
         s1 in settings(),
     ) {
-        let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 1_000, Some(0), 0);
-        st.put_queue("q0", s0);
-        st.put_queue("q1", s1);
+        let mut st = TenantState::new(&tenant(1_000), 1);
+        st.put_queue(queue("q0", s0));
+        st.put_queue(queue("q1", s1));
         let mut want = 0;
         for (i, (queued, steps)) in calls.iter().enumerate() {
             let id = format!("c{i}");
@@ -496,7 +521,7 @@ fn reload_rearms_the_hold_timer_of_a_second_hold() {
     assert_eq!(m.call.status, CallStatus::OnHold);
     assert!(m.call.flags.contains(CallFlag::LongHold));
     assert_eq!((m.sla, m.ring, m.hold), (false, false, true));
-    let mut st = TenantState::new(Uuid::now_v7(), Clock::EventTime, 10, Some(0), 0);
+    let mut st = TenantState::new(&tenant(10), 1);
     st.insert_loaded(LoadedCall {
         row: m.row(7),
         event_ids: vec![],

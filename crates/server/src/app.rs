@@ -14,7 +14,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 use switchboard_core::time::now_ms;
-use switchboard_engine::Engine;
+use switchboard_engine::{Engine, EngineConfig, TimeSource};
 use switchboard_store::{sqlite_url, Store, StoreError};
 
 use crate::auth::{generate_key, KeyCache};
@@ -42,6 +42,30 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Make the bootstrap API key this value (`SWITCHBOARD_BOOTSTRAP_API_KEY`).
     pub bootstrap_api_key: Option<Secret>,
+    /// An event timestamp later than `max(now, watermark)` by more than this many seconds is
+    /// refused (422 on `timestamp`). Default 86,400 (24 h).
+    pub max_clock_skew_s: u64,
+    /// Commands the writer's queue holds; when full, new commands get 503 + `Retry-After`.
+    /// Default 4096.
+    pub writer_queue: usize,
+    /// The engine's clock: the wall clock, or a manual one in tests.
+    pub time: TimeSource,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: crate::config::DEFAULT_LISTEN
+                .parse()
+                .expect("valid default address"),
+            data_dir: PathBuf::from(crate::config::DEFAULT_DATA_DIR),
+            database_url: None,
+            bootstrap_api_key: None,
+            max_clock_skew_s: crate::config::DEFAULT_MAX_CLOCK_SKEW_S,
+            writer_queue: crate::config::DEFAULT_WRITER_QUEUE,
+            time: TimeSource::System,
+        }
+    }
 }
 
 impl Settings {
@@ -94,7 +118,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         settings.bootstrap_api_key.as_ref().map(|s| s.0.as_str()),
     )
     .await?;
-    let engine = Engine::start(store.clone()).await?;
+    let config = EngineConfig {
+        max_clock_skew_ms: i64::try_from(settings.max_clock_skew_s)
+            .unwrap_or(i64::MAX / 1000)
+            .saturating_mul(1000),
+        writer_queue: settings.writer_queue,
+        time: settings.time.clone(),
+    };
+    let engine = Engine::start(store.clone(), config).await?;
     Ok(App {
         state: AppState {
             store,
@@ -185,9 +216,14 @@ pub async fn serve(
         // Streams close on the token; anything else still open gets a bounded time.
         tokio::time::sleep(Duration::from_secs(30)).await;
     };
+    let fatal = state.engine.fatal();
     tokio::select! {
         r = server => { r??; }
         _ = drained => { tracing::warn!("in-flight requests still open after 30 s; stopping"); }
+        _ = fatal.cancelled() => {
+            state.shutdown.cancel();
+            anyhow::bail!("an engine task died (see the log above); exiting so a supervisor restarts the server");
+        }
     }
     state.engine.shutdown().await;
     // Closing the pool lets SQLite checkpoint and remove its WAL file.

@@ -18,6 +18,10 @@ use serde::Deserialize;
 
 use crate::app::{Secret, Settings};
 
+/// Default `max_clock_skew_s`: 24 hours.
+pub const DEFAULT_MAX_CLOCK_SKEW_S: u64 = 86_400;
+/// Default `writer_queue`: commands waiting for the group-commit writer.
+pub const DEFAULT_WRITER_QUEUE: usize = 4096;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data directory (SQLite file `switchboard.db` inside).
@@ -48,6 +52,12 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// The key to create at first start (`SWITCHBOARD_BOOTSTRAP_API_KEY`).
     pub bootstrap_api_key: Option<Secret>,
+    /// Largest allowed clock skew of event timestamps, seconds (`--max-clock-skew-s`,
+    /// `SWITCHBOARD_MAX_CLOCK_SKEW_S`).
+    pub max_clock_skew_s: Option<u64>,
+    /// Commands the writer's queue holds before shedding load with 503 (`--writer-queue`,
+    /// `SWITCHBOARD_WRITER_QUEUE`).
+    pub writer_queue: Option<usize>,
 }
 
 /// The TOML file's keys (all optional; an unknown key is an error, so a typo is not ignored).
@@ -59,6 +69,8 @@ struct FileConfig {
     database_url: Option<String>,
     log_format: Option<LogFormat>,
     bootstrap_api_key: Option<String>,
+    max_clock_skew_s: Option<u64>,
+    writer_queue: Option<usize>,
 }
 
 /// Resolves the settings and the log format.
@@ -89,7 +101,19 @@ pub fn resolve(file: Option<&Path>, o: Overrides) -> anyhow::Result<(Settings, L
             .bootstrap_api_key
             .or(f.bootstrap_api_key.map(Secret))
             .filter(|k| !k.0.is_empty()),
+        max_clock_skew_s: o
+            .max_clock_skew_s
+            .or(f.max_clock_skew_s)
+            .unwrap_or(DEFAULT_MAX_CLOCK_SKEW_S),
+        writer_queue: o
+            .writer_queue
+            .or(f.writer_queue)
+            .unwrap_or(DEFAULT_WRITER_QUEUE),
+        ..Settings::default()
     };
+    if settings.writer_queue == 0 {
+        anyhow::bail!("writer_queue must be at least 1");
+    }
     Ok((
         settings,
         o.log_format.or(f.log_format).unwrap_or(LogFormat::Json),

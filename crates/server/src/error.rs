@@ -24,6 +24,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// Extra members (e.g. `status` of the call for a 409).
     pub extra: Map<String, Value>,
+    /// Seconds for the `Retry-After` header (503).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             extra: Map::new(),
+            retry_after: None,
         }
     }
 
@@ -128,6 +131,23 @@ impl ApiError {
         )
     }
 
+    /// 503 with `Retry-After: seconds`.
+    pub fn unavailable_retry(detail: impl Into<String>, seconds: u32) -> Self {
+        let mut e = Self::unavailable(detail);
+        e.retry_after = Some(seconds);
+        e
+    }
+
+    /// 412: the resource changed since the version named in `If-Match`.
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Precondition failed",
+            detail,
+        )
+    }
+
     /// 500 with the cause logged, not shown.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -174,12 +194,17 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body().to_string();
-        (
+        let mut r = (
             self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -205,10 +230,27 @@ impl From<EngineError> for ApiError {
                 ApiError::conflict(e.to_string()).with("call_status", t.status.as_str())
             }
             EngineError::UnknownQueue(_) => ApiError::invalid("queue_id", e.to_string()),
-            EngineError::Storage(_) => {
-                tracing::error!(error = %e, "event not durable");
-                ApiError::unavailable("the event could not be stored; retry with the same event_id")
+            EngineError::TimestampTooFar { .. } => ApiError::invalid("timestamp", e.to_string()),
+            EngineError::NoSuchQueue(_) => ApiError::not_found(e.to_string()),
+            EngineError::QueueExists(_) => ApiError::conflict(e.to_string()).with_field("id"),
+            EngineError::VersionMismatch { current } => {
+                ApiError::precondition_failed(e.to_string()).with("current_etag", etag(*current))
+            }
+            EngineError::Unavailable {
+                reason,
+                retry_after_s,
+            } => {
+                tracing::warn!(reason = %reason, "command not applied: unavailable");
+                ApiError::unavailable_retry(
+                    "nothing was applied: the store cannot commit right now; retry (with the same event_id for events)",
+                    *retry_after_s,
+                )
             }
         }
     }
+}
+
+/// The strong `ETag` of a resource at `version`: `"<version>"` (RFC 9110 §8.8.3).
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
 }

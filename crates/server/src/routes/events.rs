@@ -149,7 +149,10 @@ pub async fn post_event(
         .submit(auth.tenant_id, vec![ev])
         .await
         .pop()
-        .unwrap_or(Err(EngineError::Storage("no result".into())))?;
+        .unwrap_or(Err(EngineError::Unavailable {
+            reason: "no result".into(),
+            retry_after_s: 1,
+        }))?;
     Ok((status_of(&r), Json(r.into())))
 }
 

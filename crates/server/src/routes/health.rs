@@ -14,18 +14,24 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /ready`: the database answers and the writer is healthy (else 503).
+/// `GET /ready`: 200 when the database answers and the store commits; 503 (with
+/// `Retry-After`) while a commit fails, until a commit or the writer's probe succeeds again,
+/// or when a background task died (the process is then exiting).
 #[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "ops",
     responses((status = 200, description = "Ready", body = Object), (status = 503, description = "Not ready")))]
 pub async fn ready(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     s.store
         .ping()
         .await
-        .map_err(|e| ApiError::unavailable(format!("database unreachable: {e}")))?;
-    if !s.engine.is_healthy() {
-        return Err(ApiError::unavailable(
-            "the event writer failed; see the logs",
+        .map_err(|e| ApiError::unavailable_retry(format!("database unreachable: {e}"), 1))?;
+    if !s.engine.is_ready() {
+        return Err(ApiError::unavailable_retry(
+            "the store cannot commit events right now; see the logs",
+            1,
         ));
     }
-    Ok(Json(json!({"status": "ready"})))
+    let (tenants, stale) = s.engine.tenant_counts();
+    Ok(Json(
+        json!({"status": "ready", "tenants_loaded": tenants, "tenants_stale": stale}),
+    ))
 }

@@ -1,17 +1,18 @@
 //! Queues: `POST/GET /api/v1/queues`, `GET/PATCH /api/v1/queues/{queue_id}`.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use switchboard_core::time::now_ms;
 use switchboard_core::{format_rfc3339, QueueId, QueueSettings};
+use switchboard_engine::{EngineError, Expect};
 use switchboard_store::QueueRecord;
 
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
 use crate::routes::Page;
@@ -105,16 +106,18 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Creates a queue.
+/// Creates a queue (through the engine: stored and in force together).
 #[utoipa::path(post, path = "/api/v1/queues", operation_id = "createQueue", tag = "queues",
     request_body = QueueBody,
-    responses((status = 201, body = QueueDto), (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field")),
+    responses((status = 201, body = QueueDto, headers(("ETag" = String, description = "The queue's version"))),
+        (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field"),
+        (status = 503, description = "Not stored; retry (see Retry-After)")),
     security(("api_key" = [])))]
 pub async fn create_queue(
     State(s): State<AppState>,
     auth: Auth,
     ApiJson(b): ApiJson<QueueBody>,
-) -> Result<(StatusCode, Json<QueueDto>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<QueueDto>), ApiError> {
     auth.require("queues:write")?;
     let id =
         b.id.as_deref()
@@ -123,25 +126,25 @@ pub async fn create_queue(
     let name = b.name.clone().unwrap_or_else(|| id.to_string());
     check_name(&name)?;
     let settings = b.settings(QueueSettings::default())?;
-    let now = now_ms();
     let rec = QueueRecord {
         id: id.to_string(),
         name,
-        settings: settings.clone(),
-        created_at: now,
-        updated_at: now,
+        settings,
+        created_at: 0,
+        updated_at: 0,
+        version: 0,
     };
-    s.store
-        .create_queue(auth.tenant_id, &rec)
+    let q = s
+        .engine
+        .put_queue(auth.tenant_id, rec, Expect::Absent)
         .await
         .map_err(|e| match e {
-            switchboard_store::StoreError::Conflict(_) => {
+            EngineError::QueueExists(_) => {
                 ApiError::conflict(format!("queue `{id}` already exists")).with_field("id")
             }
             e => e.into(),
         })?;
-    s.engine.put_queue(auth.tenant_id, id.as_str(), settings)?;
-    Ok((StatusCode::CREATED, Json(rec.into())))
+    Ok((StatusCode::CREATED, etag_header(q.version), Json(q.into())))
 }
 
 /// Lists queues by id (`limit` 1–500, default 50; `cursor` from the previous page).
@@ -172,20 +175,21 @@ pub async fn list_queues(
 /// One queue.
 #[utoipa::path(get, path = "/api/v1/queues/{queue_id}", operation_id = "getQueue", tag = "queues",
     params(("queue_id" = String, Path,)),
-    responses((status = 200, body = QueueDto), (status = 404, description = "No such queue")),
+    responses((status = 200, body = QueueDto, headers(("ETag" = String, description = "The queue's version, for If-Match"))),
+        (status = 404, description = "No such queue")),
     security(("api_key" = [])))]
 pub async fn get_queue(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
-) -> Result<Json<QueueDto>, ApiError> {
+) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
     auth.require("queues:read")?;
     let q = s
         .store
         .queue(auth.tenant_id, &id)
         .await
         .map_err(|e| not_found(e, &id))?;
-    Ok(Json(q.into()))
+    Ok((etag_header(q.version), Json(q.into())))
 }
 
 fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
@@ -195,38 +199,58 @@ fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
     }
 }
 
-/// Changes a queue's name or settings; omitted fields are kept. New settings apply to timers
-/// armed from now on.
+/// Changes a queue's name or settings; omitted fields are kept, so concurrent PATCHes of
+/// different fields all survive. With `If-Match: "<version>"` the change applies only to that
+/// version (412 otherwise). New settings apply to timers armed from now on; a call's SLA
+/// threshold stays the one frozen at its queue entry.
 #[utoipa::path(patch, path = "/api/v1/queues/{queue_id}", operation_id = "patchQueue", tag = "queues",
-    params(("queue_id" = String, Path,)), request_body = QueueBody,
-    responses((status = 200, body = QueueDto), (status = 404, description = "No such queue"), (status = 422, description = "Invalid field")),
+    params(("queue_id" = String, Path,), ("If-Match" = Option<String>, Header, description = "ETag of the version to change")),
+    request_body = QueueBody,
+    responses((status = 200, body = QueueDto, headers(("ETag" = String, description = "The new version"))),
+        (status = 404, description = "No such queue"), (status = 412, description = "If-Match does not match"),
+        (status = 422, description = "Invalid field"), (status = 503, description = "Not stored; retry (see Retry-After)")),
     security(("api_key" = [])))]
 pub async fn patch_queue(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<String>,
+    if_match: IfMatch,
     ApiJson(b): ApiJson<QueueBody>,
-) -> Result<Json<QueueDto>, ApiError> {
+) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
     auth.require("queues:write")?;
     if b.id.is_some() {
         return Err(ApiError::invalid("id", "a queue's id cannot be changed"));
     }
-    let mut q = s
-        .store
-        .queue(auth.tenant_id, &id)
-        .await
-        .map_err(|e| not_found(e, &id))?;
     if let Some(n) = &b.name {
         check_name(n)?;
-        q.name = n.clone();
     }
-    q.settings = b.settings(q.settings)?;
-    q.updated_at = now_ms();
-    s.store
-        .update_queue(auth.tenant_id, &q)
-        .await
-        .map_err(|e| not_found(e, &id))?;
-    s.engine
-        .put_queue(auth.tenant_id, &q.id, q.settings.clone())?;
-    Ok(Json(q.into()))
+    // Read-modify-write against the engine's version; a concurrent change of another field
+    // makes the compare-and-set fail, and the change is re-applied to the newer version.
+    loop {
+        let mut q = s
+            .engine
+            .queue(auth.tenant_id, &id)
+            .await
+            .map_err(|e| match e {
+                EngineError::NoSuchQueue(_) => ApiError::not_found(format!("no queue `{id}`")),
+                e => e.into(),
+            })?;
+        if_match.check(q.version)?;
+        let base = q.version;
+        if let Some(n) = &b.name {
+            q.name = n.clone();
+        }
+        q.settings = b.settings(q.settings)?;
+        match s
+            .engine
+            .put_queue(auth.tenant_id, q, Expect::Version(base))
+            .await
+        {
+            Err(EngineError::VersionMismatch { .. }) if !if_match.is_conditional() => continue,
+            r => {
+                let q = r?;
+                return Ok((etag_header(q.version), Json(q.into())));
+            }
+        }
+    }
 }

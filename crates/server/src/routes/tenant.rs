@@ -5,11 +5,13 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use switchboard_core::time::now_ms;
+use axum::http::HeaderMap;
 use switchboard_core::Clock;
+use switchboard_engine::Expect;
 
 use crate::app::AppState;
 use crate::auth::Auth;
+use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 
@@ -35,46 +37,63 @@ pub struct TenantPatch {
     pub clock: Option<String>,
 }
 
-async fn load(s: &AppState, auth: &Auth) -> Result<TenantDto, ApiError> {
+async fn load(s: &AppState, auth: &Auth) -> Result<(HeaderMap, TenantDto), ApiError> {
     let t = s.store.tenant(auth.tenant_id).await?;
-    Ok(TenantDto {
-        id: t.id,
-        slug: t.slug,
-        name: t.name,
-        clock: t.clock.as_str().to_owned(),
-    })
+    Ok((
+        etag_header(t.version),
+        TenantDto {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            clock: t.clock.as_str().to_owned(),
+        },
+    ))
 }
 
 /// The caller's tenant.
 #[utoipa::path(get, path = "/api/v1/tenant", operation_id = "getTenant", tag = "tenant",
-    responses((status = 200, body = TenantDto), (status = 401, description = "Missing or invalid key")),
+    responses((status = 200, body = TenantDto, headers(("ETag" = String, description = "The settings' version, for If-Match"))),
+        (status = 401, description = "Missing or invalid key")),
     security(("api_key" = [])))]
 pub async fn get_tenant(
     State(s): State<AppState>,
     auth: Auth,
-) -> Result<Json<TenantDto>, ApiError> {
+) -> Result<(HeaderMap, Json<TenantDto>), ApiError> {
     auth.require("tenant:read")?;
-    Ok(Json(load(&s, &auth).await?))
+    let (h, t) = load(&s, &auth).await?;
+    Ok((h, Json(t)))
 }
 
-/// Changes the tenant's settings (`clock`).
+/// Changes the tenant's settings (`clock`), through the engine: stored and in force together.
+/// With `If-Match: "<version>"` the change applies only to that version (412 otherwise).
 #[utoipa::path(patch, path = "/api/v1/tenant", operation_id = "patchTenant", tag = "tenant",
+    params(("If-Match" = Option<String>, Header, description = "ETag of the version to change")),
     request_body = TenantPatch,
-    responses((status = 200, body = TenantDto), (status = 422, description = "Invalid field")),
+    responses((status = 200, body = TenantDto, headers(("ETag" = String, description = "The new version"))),
+        (status = 412, description = "If-Match does not match"), (status = 422, description = "Invalid field"),
+        (status = 503, description = "Not stored; retry (see Retry-After)")),
     security(("api_key" = [])))]
 pub async fn patch_tenant(
     State(s): State<AppState>,
     auth: Auth,
+    if_match: IfMatch,
     ApiJson(p): ApiJson<TenantPatch>,
-) -> Result<Json<TenantDto>, ApiError> {
+) -> Result<(HeaderMap, Json<TenantDto>), ApiError> {
     auth.require("tenant:write")?;
-    if let Some(c) = p.clock {
-        let clock = Clock::parse(&c)
-            .ok_or_else(|| ApiError::invalid("clock", "must be `live` or `event_time`"))?;
-        s.store
-            .set_tenant_clock(auth.tenant_id, clock, now_ms())
+    let clock = p
+        .clock
+        .map(|c| {
+            Clock::parse(&c)
+                .ok_or_else(|| ApiError::invalid("clock", "must be `live` or `event_time`"))
+        })
+        .transpose()?;
+    let (_, version) = s.engine.tenant_settings(auth.tenant_id).await?;
+    if_match.check(version)?;
+    if let Some(clock) = clock {
+        s.engine
+            .set_clock(auth.tenant_id, clock, Expect::Version(version))
             .await?;
-        s.engine.set_clock(auth.tenant_id, clock)?;
     }
-    Ok(Json(load(&s, &auth).await?))
+    let (h, t) = load(&s, &auth).await?;
+    Ok((h, Json(t)))
 }

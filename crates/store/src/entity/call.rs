@@ -59,6 +59,9 @@ pub struct Model {
     pub ring_deadline: Option<i64>,
     /// Pending hold timer (`hold_max_s`), epoch ms.
     pub hold_deadline: Option<i64>,
+    /// The queue's `sla_threshold_s` frozen at first queue entry, seconds (NULL for calls
+    /// never queued, and for calls stored before it was recorded).
+    pub sla_threshold_s: Option<i32>,
 }
 
 /// No relations are declared.

@@ -8,3 +8,4 @@ pub mod call;
 pub mod call_event;
 pub mod queue;
 pub mod tenant;
+pub mod writer_probe;

@@ -29,6 +29,8 @@ pub struct Model {
     pub created_at: i64,
     /// Last change, epoch ms.
     pub updated_at: i64,
+    /// Bumped on every change: the queue's `ETag`.
+    pub version: i64,
 }
 
 /// No relations are declared.

@@ -19,6 +19,12 @@ pub struct Model {
     pub created_at: i64,
     /// Last change, epoch ms.
     pub updated_at: i64,
+    /// Sequence number of the tenant's last stored event (0 before the first).
+    pub last_seq: i64,
+    /// Largest stored event timestamp, epoch ms (the `event_time` clock's watermark).
+    pub watermark: Option<i64>,
+    /// Bumped on every settings change: the `ETag` of `GET /api/v1/tenant`.
+    pub version: i64,
 }
 
 /// No relations are declared.

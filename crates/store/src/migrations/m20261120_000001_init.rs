@@ -1,18 +1,11 @@
-//! The one migration set for SQLite and PostgreSQL (sea-orm-migration), run at start-up.
+//! The first schema: tenants, API keys, queues, calls, agents, call events and alerts.
+//!
+//! FROZEN: committed migrations are never edited (`scripts/check-migrations` fails CI if this
+//! file changes). Every schema change is a new migration in this folder.
 
 use sea_orm_migration::prelude::*;
 
-/// All migrations, in order.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Init)]
-    }
-}
-
-struct Init;
+pub(super) struct Init;
 
 impl MigrationName for Init {
     fn name(&self) -> &str {

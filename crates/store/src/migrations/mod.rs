@@ -1,0 +1,23 @@
+//! The one migration set for SQLite and PostgreSQL (sea-orm-migration), run at start-up.
+//!
+//! Migrations are append-only: a committed migration file is never edited (CI runs
+//! `scripts/check-migrations`); every schema change is a new file here, added at the end of
+//! [`Migrator::migrations`].
+
+use sea_orm_migration::prelude::*;
+
+mod m20261120_000001_init;
+mod m20261121_000001_foundation;
+
+/// All migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261120_000001_init::Init),
+            Box::new(m20261121_000001_foundation::Foundation),
+        ]
+    }
+}
