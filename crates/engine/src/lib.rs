@@ -329,13 +329,29 @@ impl Engine {
         if slot.is_stale() {
             let _g = slot.reload.lock().await;
             if slot.is_stale() {
-                let fresh = self.load(id).await.map_err(|e| match e {
+                let reloading = |e: EngineError| match e {
                     EngineError::Unavailable { reason, .. } => EngineError::Unavailable {
                         reason: format!("the tenant is reloading after a failed commit: {reason}"),
                         retry_after_s: 2,
                     },
                     e => e,
-                })?;
+                };
+                let fresh = self.load(id).await.map_err(reloading)?;
+                // A commit whose answer was lost (the connection cut during COMMIT) may have
+                // landed: publish what the store holds beyond what was published, so the
+                // stream has no gap. No new event of this tenant exists before the reload.
+                let mut after = slot.committed();
+                while after < fresh.head().last_seq {
+                    let evs = self
+                        .inner
+                        .store
+                        .events_since(id, after, 1000)
+                        .await
+                        .map_err(|e| reloading(e.into()))?;
+                    let Some(last) = evs.last() else { break };
+                    after = last.seq;
+                    self.inner.bus.publish(id, &evs);
+                }
                 slot.replace(fresh);
                 tracing::info!(tenant = %id, "tenant reloaded from the store");
                 self.reschedule(id, &slot);
@@ -601,11 +617,12 @@ impl Engine {
         }
     }
 
-    /// Stops the timer task and waits until everything accepted so far is durable.
+    /// Stops the timer task, waits until everything accepted so far is durable, then stops the
+    /// writer (commands after this answer `Unavailable`).
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         let (tx, rx) = oneshot::channel();
-        if self.inner.writer.send(Msg::Flush(tx)).await.is_ok() {
+        if self.inner.writer.send(Msg::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
         }
     }

@@ -43,8 +43,9 @@ pub(crate) struct WriteRequest {
 
 pub(crate) enum Msg {
     Write(WriteRequest),
-    /// Answered once everything before it is durable (graceful shutdown).
-    Flush(oneshot::Sender<()>),
+    /// Answered once everything before it is durable; then the writer closes its connection
+    /// and stops (graceful shutdown).
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// Most events in one transaction.
@@ -69,7 +70,7 @@ impl Writer {
         // Tenant -> the newest epoch whose commit failed: its batches are never written.
         let mut failed: HashMap<Uuid, u64> = HashMap::new();
         let mut reqs: Vec<WriteRequest> = Vec::new();
-        let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+        let mut stop: Option<oneshot::Sender<()>> = None;
         loop {
             let first = if self.ready.load(Ordering::Relaxed) {
                 self.rx.recv().await
@@ -91,9 +92,9 @@ impl Writer {
                         n += r.batch.events.len();
                         reqs.push(r);
                     }
-                    Msg::Flush(tx) => flushes.push(tx),
+                    Msg::Shutdown(tx) => stop = Some(tx),
                 }
-                if n < MAX_EVENTS_PER_TXN {
+                if n < MAX_EVENTS_PER_TXN && stop.is_none() {
                     next = self.rx.try_recv().ok();
                 }
             }
@@ -103,8 +104,10 @@ impl Writer {
                     let _ = d.send(res);
                 }
             }
-            for f in flushes.drain(..) {
-                let _ = f.send(());
+            if let Some(tx) = stop.take() {
+                conn.close().await;
+                let _ = tx.send(());
+                return;
             }
         }
         conn.close().await;
