@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use switchboard_core::telemetry;
 use switchboard_store::{Store, WriteBatch};
 
 use crate::bus::Bus;
@@ -64,6 +65,9 @@ pub(crate) async fn run(
         } else {
             write_with_retry(&store, &batches).await
         };
+        metrics::histogram!(telemetry::GROUP_COMMIT_EVENTS).record(n as f64);
+        metrics::histogram!(telemetry::GROUP_COMMIT_DURATION_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             events = n,
             requests = dones.len(),
@@ -75,10 +79,17 @@ pub(crate) async fn run(
                 for b in &batches {
                     bus.publish(b.tenant_id, &b.events);
                 }
+                let live: i64 = batches
+                    .iter()
+                    .flat_map(|b| &b.events)
+                    .map(|e| telemetry::live_call_delta(&e.event_type))
+                    .sum();
+                metrics::gauge!(telemetry::LIVE_CALLS).increment(live as f64);
             }
             Err(e) => {
                 tracing::error!(error = %e, events = n, "events could not be made durable; engine marked unhealthy");
                 healthy.store(false, Ordering::Relaxed);
+                metrics::counter!(telemetry::GROUP_COMMIT_FAILURES_TOTAL).increment(1);
             }
         }
         batches.clear();

@@ -264,9 +264,49 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Longest prefix of an API key stored in the clear (to recognise a key in a list), in
+/// characters.
+pub const KEY_PREFIX_MAX_CHARS: usize = 10;
+
+/// The part of `key` stored in the clear: at most a quarter of its characters and at most
+/// [`KEY_PREFIX_MAX_CHARS`], so the rest (at least three quarters) is known only by its hash.
+pub fn key_prefix(key: &str) -> String {
+    let n = (key.chars().count() / 4).min(KEY_PREFIX_MAX_CHARS);
+    key.chars().take(n).collect()
+}
+
 /// The SQLite URL for a data directory: `sqlite://<dir>/switchboard.db`.
 pub fn sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}", data_dir.join("switchboard.db").display())
+}
+
+/// Longest wait for PostgreSQL to accept a connection at start-up.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects once, directly, so that a wrong host, port, database or password is reported with
+/// its cause at once: the pool would retry until its timeout and then say only "pool timed out".
+async fn check_postgres(opts: &sqlx::postgres::PgConnectOptions) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let target = format!(
+        "{}:{}/{}",
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap_or("<default database>")
+    );
+    match tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(opts)).await {
+        Err(_) => Err(DbErr::Custom(format!(
+            "cannot connect to PostgreSQL at {target}: no answer within {} s",
+            PG_CONNECT_TIMEOUT.as_secs()
+        ))
+        .into()),
+        Ok(Err(e)) => {
+            Err(DbErr::Custom(format!("cannot connect to PostgreSQL at {target}: {e}")).into())
+        }
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Ok(())
+        }
+    }
 }
 
 /// Handle on the database; cheap to clone.
@@ -310,10 +350,13 @@ impl Store {
                 Backend::Sqlite,
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let opts = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| DbErr::Custom(format!("bad PostgreSQL URL: {e}")))?;
+            check_postgres(&opts).await?;
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
+                .acquire_timeout(PG_CONNECT_TIMEOUT)
+                .connect_with(opts)
                 .await
                 .map_err(|e| DbErr::Custom(format!("cannot connect to PostgreSQL: {e}")))?;
             (
@@ -446,7 +489,7 @@ impl Store {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant_id),
             name: Set(name.to_owned()),
-            prefix: Set(key.chars().take(10).collect()),
+            prefix: Set(key_prefix(key)),
             key_hash: Set(hash_api_key(key)),
             scopes: Set(scopes.join(" ")),
             created_at: Set(now),
@@ -565,6 +608,15 @@ impl Store {
             .all(&self.db)
             .await?;
         self.with_event_ids(rows).await
+    }
+
+    /// How many calls of every tenant have not ended (the live-calls gauge's start value).
+    pub async fn live_call_count(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(call::Entity::find()
+            .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
+            .count(&self.db)
+            .await?)
     }
 
     /// The calls among `external_ids` that exist, with their events' idempotency keys.
@@ -1127,4 +1179,22 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
             last_ts: m.last_ts,
         },
     })
+}
+
+#[cfg(test)]
+mod key_prefix_tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_never_holds_more_than_a_quarter_of_the_key() {
+        for len in 0..100 {
+            let key: String = "k".repeat(len);
+            let p = key_prefix(&key);
+            assert!(p.chars().count() * 4 <= len, "len {len}: {p}");
+            assert!(p.chars().count() <= KEY_PREFIX_MAX_CHARS);
+        }
+        assert_eq!(key_prefix("sb_0123456789abcdef0123"), "sb_01");
+        assert_eq!(key_prefix(&format!("sb_{}", "a".repeat(64))), "sb_aaaaaaa");
+        assert_eq!(key_prefix("éééééééé"), "éé", "counted in characters");
+    }
 }
