@@ -81,7 +81,8 @@ impl TestApp {
         db_url: String,
         dir: Option<std::sync::Arc<tempfile::TempDir>>,
     ) -> TestApp {
-        let key = "sb_test_bootstrap_key".to_owned();
+        // At least 32 characters, as a bootstrap key must be.
+        let key = "sb_test_bootstrap_key_0123456789abcdef".to_owned();
         let settings = Settings {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: std::env::temp_dir(),
