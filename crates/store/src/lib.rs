@@ -294,19 +294,22 @@ async fn check_postgres(opts: &sqlx::postgres::PgConnectOptions) -> Result<(), S
         opts.get_database().unwrap_or("<default database>")
     );
     match tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(opts)).await {
-        Err(_) => Err(DbErr::Custom(format!(
+        Err(_) => Err(conn_err(format!(
             "cannot connect to PostgreSQL at {target}: no answer within {} s",
             PG_CONNECT_TIMEOUT.as_secs()
-        ))
-        .into()),
-        Ok(Err(e)) => {
-            Err(DbErr::Custom(format!("cannot connect to PostgreSQL at {target}: {e}")).into())
-        }
+        ))),
+        Ok(Err(e)) => Err(conn_err(format!(
+            "cannot connect to PostgreSQL at {target}: {e}"
+        ))),
         Ok(Ok(c)) => {
             let _ = c.close().await;
             Ok(())
         }
     }
+}
+
+fn conn_err(msg: String) -> StoreError {
+    StoreError::Other(DbErr::Conn(sea_orm::RuntimeErr::Internal(msg)))
 }
 
 /// Handle on the database; cheap to clone.
