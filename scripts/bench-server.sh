@@ -3,7 +3,7 @@
 BIN=target/release/switchboard
 PORT=${PORT:-18181}
 BASE=http://127.0.0.1:$PORT
-KEY=bench-$RANDOM$RANDOM
+KEY=sb_bench_$(od -An -tx1 -N16 /dev/urandom | tr -d " \n")  # 41 characters (32 at least)
 cargo build --release -q -p switchboard-server
 WORK=$(mktemp -d)
 SWITCHBOARD_BOOTSTRAP_API_KEY=$KEY SWITCHBOARD_LOG=warn "$BIN" serve --data-dir "$WORK" --listen 127.0.0.1:$PORT \

@@ -12,6 +12,7 @@ pub mod event;
 pub mod ids;
 pub mod metrics;
 pub mod queue;
+pub mod telemetry;
 pub mod time;
 
 pub use call::{Call, CallFlag, CallStatus, Flags, TransitionError};

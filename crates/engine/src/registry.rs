@@ -41,8 +41,9 @@ impl Slot {
         self.stale.load(Ordering::Acquire)
     }
 
-    pub fn mark_stale(&self) {
-        self.stale.store(true, Ordering::Release);
+    /// Marks the tenant stale; true when it was not stale before.
+    pub fn mark_stale(&self) -> bool {
+        !self.stale.swap(true, Ordering::AcqRel)
     }
 
     /// Puts a freshly loaded state in place and clears the stale mark.
@@ -51,7 +52,9 @@ impl Slot {
         let mut st = self.state.lock().expect("tenant lock");
         *st = fresh;
         self.committed.store(committed, Ordering::Release);
-        self.stale.store(false, Ordering::Release);
+        if self.stale.swap(false, Ordering::AcqRel) {
+            metrics::gauge!(switchboard_core::telemetry::STALE_TENANTS).decrement(1.0);
+        }
     }
 
     pub fn committed(&self) -> i64 {

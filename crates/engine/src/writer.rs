@@ -20,6 +20,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use switchboard_core::telemetry;
 use switchboard_store::{Store, StoreWriter, WriteBatch};
 
 use crate::bus::Bus;
@@ -98,6 +99,7 @@ impl Writer {
                     next = self.rx.try_recv().ok();
                 }
             }
+            metrics::gauge!(telemetry::WRITER_QUEUE_DEPTH).set(self.rx.len() as f64);
             let results = self.commit(&mut conn, &reqs, &mut failed).await;
             for (r, res) in reqs.drain(..).zip(results) {
                 if let Some(d) = r.done {
@@ -158,8 +160,15 @@ impl Writer {
                 Err(_) => {}
             }
         }
+        let events = batches.iter().map(|b| b.events.len()).sum::<usize>();
+        metrics::histogram!(telemetry::GROUP_COMMIT_EVENTS).record(events as f64);
+        metrics::histogram!(telemetry::GROUP_COMMIT_DURATION_SECONDS)
+            .record(started.elapsed().as_secs_f64());
+        if res.is_err() {
+            metrics::counter!(telemetry::GROUP_COMMIT_FAILURES_TOTAL).increment(1);
+        }
         tracing::debug!(
-            events = batches.iter().map(|b| b.events.len()).sum::<usize>(),
+            events,
             requests = reqs.len(),
             micros = started.elapsed().as_micros() as u64,
             ok = res.is_ok(),
@@ -193,7 +202,9 @@ impl Writer {
                     tracing::error!(error = %e, tenant = %r.batch.tenant_id, events = r.batch.events.len(),
                         "events could not be made durable; tenant marked stale until reloaded");
                     failed.insert(r.batch.tenant_id, r.epoch);
-                    r.slot.mark_stale();
+                    if r.slot.mark_stale() {
+                        metrics::gauge!(telemetry::STALE_TENANTS).increment(1.0);
+                    }
                     self.ready.store(false, Ordering::Relaxed);
                     results[i] = Err(e.to_string());
                 }
@@ -207,6 +218,15 @@ impl Writer {
             r.slot.set_committed(h.last_seq);
         }
         self.bus.publish(r.batch.tenant_id, &r.batch.events);
+        let live: i64 = r
+            .batch
+            .events
+            .iter()
+            .map(|e| telemetry::live_call_delta(&e.event_type))
+            .sum();
+        if live != 0 {
+            metrics::gauge!(telemetry::LIVE_CALLS).increment(live as f64);
+        }
     }
 
     async fn probe(&self, conn: &mut StoreWriter) {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -40,7 +41,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `postgres://…` to use PostgreSQL instead of SQLite.
     pub database_url: Option<String>,
-    /// Make the bootstrap API key this value (`SWITCHBOARD_BOOTSTRAP_API_KEY`).
+    /// Make the bootstrap API key this value (`SWITCHBOARD_BOOTSTRAP_API_KEY`); at least
+    /// [`MIN_BOOTSTRAP_KEY_CHARS`] characters.
     pub bootstrap_api_key: Option<Secret>,
     /// An event timestamp later than `max(now, watermark)` by more than this many seconds is
     /// refused (422 on `timestamp`). Default 86,400 (24 h).
@@ -81,6 +83,48 @@ impl Settings {
             }
         }
     }
+
+    /// The database URL in force, for commands other than `serve`: those never create a
+    /// database, so a command run from the wrong folder does not silently start an empty one.
+    ///
+    /// Errors: SQLite is in use and `data_dir` holds no database (the message names the file
+    /// and how to point at the right one).
+    pub fn existing_database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(u) if !u.is_empty() => Ok(u.clone()),
+            _ => {
+                let file = self.data_dir.join(SQLITE_FILE);
+                if !file.is_file() {
+                    anyhow::bail!(
+                        "no database at {}: `switchboard serve` creates it; pass the data \
+                         directory `serve` used with --data-dir (or SWITCHBOARD_DATA_DIR), or \
+                         --database-url for PostgreSQL",
+                        file.display()
+                    );
+                }
+                Ok(sqlite_url(&self.data_dir))
+            }
+        }
+    }
+}
+
+/// The SQLite database file inside the data directory.
+pub const SQLITE_FILE: &str = "switchboard.db";
+/// Shortest bootstrap API key accepted, in characters (a generated key has 67).
+pub const MIN_BOOTSTRAP_KEY_CHARS: usize = 32;
+
+/// Refuses a bootstrap key shorter than [`MIN_BOOTSTRAP_KEY_CHARS`]: it is a credential with
+/// every scope, so it must not be guessable.
+pub fn check_bootstrap_key(key: &str) -> anyhow::Result<()> {
+    let n = key.chars().count();
+    if n < MIN_BOOTSTRAP_KEY_CHARS {
+        anyhow::bail!(
+            "SWITCHBOARD_BOOTSTRAP_API_KEY is {n} characters long; it must have at least \
+             {MIN_BOOTSTRAP_KEY_CHARS} (e.g. `sb_` and 64 hex digits from `openssl rand -hex 32`), \
+             or leave it unset to have a random key generated"
+        );
+    }
+    Ok(())
 }
 
 /// Shared state of the handlers.
@@ -94,6 +138,8 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Cancelled when the server stops: open streams close.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Renders `GET /metrics` (the process's one Prometheus recorder).
+    pub metrics: PrometheusHandle,
 }
 
 /// A built application, ready to serve.
@@ -110,7 +156,14 @@ pub struct App {
 /// scope (the `bootstrap_api_key` value if given, else a random one). When `bootstrap_api_key`
 /// is given and the database already has tenants, the key is added to `default` if missing, so
 /// scripts can rely on it.
+///
+/// Errors: the bootstrap key is too short ([`check_bootstrap_key`]), the database cannot be
+/// opened or migrated, the metrics recorder cannot be installed.
 pub async fn build(settings: &Settings) -> anyhow::Result<App> {
+    if let Some(k) = &settings.bootstrap_api_key {
+        check_bootstrap_key(&k.0)?;
+    }
+    let metrics = crate::metrics::handle()?;
     let url = settings.effective_database_url()?;
     let store = Store::connect(&url).await?;
     let bootstrap_key = bootstrap(
@@ -126,12 +179,14 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         time: settings.time.clone(),
     };
     let engine = Engine::start(store.clone(), config).await?;
+    crate::metrics::add_live_calls(store.live_call_count().await? as i64);
     Ok(App {
         state: AppState {
             store,
             engine,
             keys: KeyCache::default(),
             shutdown: Default::default(),
+            metrics,
         },
         bootstrap_key,
     })
@@ -171,6 +226,8 @@ pub async fn bootstrap(store: &Store, given: Option<&str>) -> anyhow::Result<Opt
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     routes::router()
+        // Last, so that it covers every route registered before it.
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
@@ -190,6 +247,7 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), route, request_id = id, tenant_id = tracing::field::Empty)
             }),
         )
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
 }
@@ -226,6 +284,11 @@ pub async fn serve(
         }
     }
     state.engine.shutdown().await;
+    // This server's share of the live-calls gauge leaves with it.
+    match state.store.live_call_count().await {
+        Ok(n) => crate::metrics::add_live_calls(-(n as i64)),
+        Err(e) => tracing::warn!(error = %e, "counting live calls at shutdown"),
+    }
     // Closing the pool lets SQLite checkpoint and remove its WAL file.
     if let Err(e) = state.store.clone().close().await {
         tracing::warn!(error = %e, "closing the database");
@@ -251,4 +314,51 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// An error and its causes on one line, `outer: cause: deeper cause`, each text once: many
+/// errors (reqwest's, sqlx's, ours wrapping them) already repeat their source in their own
+/// message, and printing the chain as is would show the same cause twice.
+pub fn error_report(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("sending batch 3: {0}")]
+    struct Wrapping(#[source] std::io::Error);
+
+    #[test]
+    fn error_report_names_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = anyhow::Error::new(Wrapping(io)).context("replay failed");
+        assert_eq!(
+            error_report(&e),
+            "replay failed: sending batch 3: connection refused"
+        );
+        let plain = anyhow::anyhow!("no database").context("api-key create");
+        assert_eq!(error_report(&plain), "api-key create: no database");
+    }
+
+    #[test]
+    fn short_bootstrap_keys_are_refused() {
+        let e = check_bootstrap_key("sb_short").unwrap_err().to_string();
+        assert!(e.contains("8 characters") && e.contains("32"), "{e}");
+        assert!(check_bootstrap_key(&"k".repeat(32)).is_ok());
+        assert!(check_bootstrap_key(&generate_key()).is_ok());
+    }
 }

@@ -80,6 +80,11 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// After the replay, switch the tenant back to the timer clock it had before (the
+        /// replay runs on `event_time`; without this flag the tenant stays on it and live
+        /// timers stop).
+        #[arg(long)]
+        restore_clock: bool,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -123,7 +128,7 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             // The cause chain, without a backtrace: these are operator errors (bad config,
             // unreachable database, unknown tenant), not bugs.
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", switchboard_server::app::error_report(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -149,11 +154,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let (settings, log) = config::resolve(db.config.as_deref(), overrides)?;
             init_logs(log == config::LogFormat::Json);
+            // Bind before bootstrapping: a busy port must fail before a one-time key is
+            // created and printed for a server that never runs.
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
             let app = app::build(&settings).await?;
             if let Some(key) = &app.bootstrap_key {
                 println!("Created tenant `default` and its API key (shown once, keep it):\n\n    {key}\n");
             }
-            let listener = tokio::net::TcpListener::bind(settings.listen).await?;
             tracing::info!(addr = %listener.local_addr()?, backend = ?app.state.store.backend(), "switchboard listening");
             app::serve(app, listener, app::shutdown_signal()).await
         }
@@ -168,7 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (settings, _) = config::resolve(db.config.as_deref(), db.overrides())?;
             let store =
-                switchboard_store::Store::connect(&settings.effective_database_url()?).await?;
+                switchboard_store::Store::connect(&settings.existing_database_url()?).await?;
             let t = store
                 .tenant_by_slug(&tenant)
                 .await
@@ -192,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             api_key,
             batch_size,
             json,
+            restore_clock,
         } => {
             init_logs(false);
             let opts = replay::ReplayOptions {
@@ -200,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 api_key,
                 batch_size: batch_size as usize,
                 progress: !json,
+                restore_clock,
             };
             let summary = replay::run(&opts).await?;
             if json {

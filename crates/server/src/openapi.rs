@@ -24,7 +24,7 @@ impl Modify for Security {
 #[openapi(
     info(title = "Switchboard", description = "Multi-tenant contact-center control plane: call events, live state, rules, alerts, stream and queue reports. Errors are RFC 9457 problem+json."),
     paths(
-        health::health, health::ready,
+        health::health, health::ready, crate::metrics::metrics,
         tenant::get_tenant, tenant::patch_tenant,
         queues::create_queue, queues::list_queues, queues::get_queue, queues::patch_queue,
         events::post_event, events::post_batch,

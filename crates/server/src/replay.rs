@@ -6,6 +6,10 @@
 //! (see [`switchboard_replay::interleave`]) to `POST /api/v1/events/batch`, one batch at a
 //! time, and returns a [`ReplaySummary`]. Event ids are deterministic, so retried batches (and
 //! whole re-runs) are deduplicated by the server.
+//!
+//! The tenant is left on the `event_time` clock (its live timers stop) unless
+//! [`ReplayOptions::restore_clock`] asks to switch it back to the clock it had; the summary
+//! says which clock the tenant is on and how to switch back.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -50,6 +54,10 @@ pub struct ReplayOptions {
     pub batch_size: usize,
     /// Show a progress bar (events sent / total) on stderr.
     pub progress: bool,
+    /// After the events, switch the tenant back to the clock it had before the replay
+    /// (needs the `tenant:read` scope to read it). Default false: the tenant stays on
+    /// `event_time`.
+    pub restore_clock: bool,
 }
 
 impl ReplayOptions {
@@ -65,6 +73,7 @@ impl ReplayOptions {
             api_key: api_key.into(),
             batch_size: DEFAULT_BATCH_SIZE,
             progress: false,
+            restore_clock: false,
         }
     }
 }
@@ -77,6 +86,7 @@ impl fmt::Debug for ReplayOptions {
             .field("api_key", &"<redacted>")
             .field("batch_size", &self.batch_size)
             .field("progress", &self.progress)
+            .field("restore_clock", &self.restore_clock)
             .finish()
     }
 }
@@ -129,6 +139,12 @@ pub struct ReplaySummary {
     pub elapsed_s: f64,
     /// `events_sent / elapsed_s`.
     pub events_per_s: f64,
+    /// The tenant's timer clock before the replay (`live` or `event_time`); `None` when the
+    /// key could not read it (no `tenant:read` scope).
+    pub clock_before: Option<String>,
+    /// The tenant's timer clock after the replay: `event_time`, or `clock_before` when
+    /// [`ReplayOptions::restore_clock`] was set.
+    pub clock_after: String,
 }
 
 impl fmt::Display for ReplaySummary {
@@ -160,6 +176,17 @@ impl fmt::Display for ReplaySummary {
             "elapsed:      {:.2} s ({:.0} events/s)",
             self.elapsed_s, self.events_per_s
         )?;
+        let before = self.clock_before.as_deref().unwrap_or("unknown");
+        if self.clock_after == EVENT_TIME && before != EVENT_TIME {
+            write!(
+                f,
+                "\nclock:        event_time (was {before}): this tenant's live timers (SLA, ring \
+                 timeout, hold) stay stopped until it is switched back: re-run with \
+                 --restore-clock, or PATCH /api/v1/tenant {{\"clock\":\"live\"}}"
+            )?;
+        } else {
+            write!(f, "\nclock:        {} (as before)", self.clock_after)?;
+        }
         if !self.rejections.is_empty() {
             write!(f, "\nfirst rejections:")?;
             for r in &self.rejections {
@@ -273,15 +300,9 @@ pub async fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayClientErro
         }
     }
 
-    // 3. Event-time clock.
-    let what = "PATCH /api/v1/tenant".to_string();
-    let body = serde_json::json!({ "clock": "event_time" });
-    let answer = client
-        .send(&what, Method::PATCH, "/api/v1/tenant", json_bytes(&body)?)
-        .await?;
-    if !answer.status.is_success() {
-        return Err(answer.unexpected(what));
-    }
+    // 3. Event-time clock, remembering the clock to restore.
+    let clock_before = tenant_clock(&client, opts.restore_clock).await?;
+    set_clock(&client, EVENT_TIME).await?;
 
     // 4. Events.
     let bar = if opts.progress {
@@ -330,6 +351,15 @@ pub async fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayClientErro
     }
     bar.finish_and_clear();
 
+    // 5. The clock the tenant had, if asked.
+    let clock_after = match &clock_before {
+        Some(c) if opts.restore_clock && c != EVENT_TIME => {
+            set_clock(&client, c).await?;
+            c.clone()
+        }
+        _ => EVENT_TIME.to_string(),
+    };
+
     let elapsed = started.elapsed().as_secs_f64();
     let (p50, p99) = (
         percentile_ms(&mut latencies, 50.0),
@@ -354,7 +384,51 @@ pub async fn run(opts: &ReplayOptions) -> Result<ReplaySummary, ReplayClientErro
         } else {
             0.0
         },
+        clock_before,
+        clock_after,
     })
+}
+
+/// The clock a replay runs on.
+const EVENT_TIME: &str = "event_time";
+
+/// The tenant's clock (`GET /api/v1/tenant`). Without `required`, a key that may not read the
+/// tenant gives `None`; with it, that is an error (the clock could not be restored).
+async fn tenant_clock(
+    client: &Client,
+    required: bool,
+) -> Result<Option<String>, ReplayClientError> {
+    #[derive(Deserialize)]
+    struct Tenant {
+        clock: String,
+    }
+    let what = "GET /api/v1/tenant".to_string();
+    let answer = client
+        .send(&what, Method::GET, "/api/v1/tenant", Vec::new())
+        .await?;
+    if !answer.status.is_success() {
+        return if required {
+            Err(answer.unexpected(format!("{what} (to restore the clock afterwards)")))
+        } else {
+            Ok(None)
+        };
+    }
+    let t: Tenant = serde_json::from_slice(&answer.body)
+        .map_err(|source| ReplayClientError::Decode { what, source })?;
+    Ok(Some(t.clock))
+}
+
+/// Switches the tenant's timer clock (`PATCH /api/v1/tenant`).
+async fn set_clock(client: &Client, clock: &str) -> Result<(), ReplayClientError> {
+    let what = format!("PATCH /api/v1/tenant (clock {clock})");
+    let body = serde_json::json!({ "clock": clock });
+    let answer = client
+        .send(&what, Method::PATCH, "/api/v1/tenant", json_bytes(&body)?)
+        .await?;
+    if !answer.status.is_success() {
+        return Err(answer.unexpected(what));
+    }
+    Ok(())
 }
 
 async fn read_trace(path: PathBuf) -> Result<Trace, ReplayClientError> {
@@ -720,9 +794,16 @@ mod tests {
             batch_p99_ms: 12.25,
             elapsed_s: 0.5,
             events_per_s: 14.0,
+            clock_before: Some("live".into()),
+            clock_after: "event_time".into(),
         };
         let text = s.to_string();
         assert!(text.contains("skipped rows: 1 (phantom 1)"), "{text}");
+        assert!(
+            text.contains("clock:        event_time (was live)")
+                && text.contains("--restore-clock"),
+            "{text}"
+        );
         assert!(
             text.contains("p50 12.2 ms") || text.contains("p50 12.3 ms"),
             "{text}"

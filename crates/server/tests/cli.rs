@@ -236,3 +236,199 @@ async fn openapi_command_prints_the_served_document() {
     assert_eq!(printed, served);
     app.stop().await;
 }
+
+/// Runs the binary in `dir` with no database settings from the environment.
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("SWITCHBOARD_DATA_DIR")
+        .env_remove("SWITCHBOARD_CONFIG")
+        .env_remove("SWITCHBOARD_BOOTSTRAP_API_KEY")
+        .env("SWITCHBOARD_LOG", "warn")
+        .output()
+        .expect("run switchboard")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn serve_on_a_busy_port_names_the_address_before_creating_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = run_in(
+        dir.path(),
+        &["serve", "--listen", &addr, "--data-dir", "data"],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
+    assert!(
+        !text(&out.stdout).contains("sb_"),
+        "no key for a server that never ran"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the address is bound"
+    );
+}
+
+#[test]
+fn a_bootstrap_key_under_32_characters_stops_serve_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            "data",
+        ])
+        .env("SWITCHBOARD_BOOTSTRAP_API_KEY", "sb_too_short")
+        .env("SWITCHBOARD_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("SWITCHBOARD_BOOTSTRAP_API_KEY is 12 characters long")
+            && err.contains("at least 32"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data/switchboard.db").exists());
+}
+
+#[test]
+fn api_key_create_never_creates_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    // From a folder where `serve` never ran: the default ./data holds nothing.
+    let out = run_in(dir.path(), &["api-key", "create"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no database at ./data/switchboard.db") && err.contains("--data-dir"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+    // The same with a --data-dir that holds no database.
+    let out = run_in(
+        dir.path(),
+        &["api-key", "create", "--data-dir", "elsewhere"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no database at elsewhere/switchboard.db"));
+    assert!(!dir.path().join("elsewhere").exists());
+}
+
+#[test]
+fn an_unreachable_postgres_is_reported_with_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let out = run_in(dir.path(), &["api-key", "create", "--database-url", &url]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{port}/postgres"
+        )) && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("timed out"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_postgres_database_is_reported_by_name() {
+    // Needs a PostgreSQL server: the one the PostgreSQL run of the suite uses.
+    let Some(admin) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("TEST_DATABASE_URL unset: checked in the PostgreSQL run");
+        return;
+    };
+    let (server, _) = admin.rsplit_once('/').unwrap();
+    let url = format!("{server}/sb_no_such_database");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["api-key", "create", "--database-url", &url]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("database \"sb_no_such_database\" does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("timed out"), "{err}");
+}
+
+#[test]
+fn cli_errors_name_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        &["replay", "no-such-trace.csv", "--api-key", "k"],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: cannot open no-such-trace.csv"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+/// The first `rows` calls of the Anonymous Bank trace, as a file of their own.
+fn small_trace(dir: &std::path::Path, rows: usize) -> std::path::PathBuf {
+    let full = support::shared_data("anonymous-bank/calls-1999-08-01_15.csv");
+    let text = std::fs::read_to_string(&full).unwrap();
+    let head: Vec<&str> = text.lines().take(rows + 1).collect();
+    let path = dir.join("trace.csv");
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_says_how_to_leave_event_time_and_restore_clock_does_it() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = small_trace(dir.path(), 50);
+    let trace = trace.to_str().unwrap();
+    let replay = |extra: &'static [&'static str]| {
+        let mut args = vec!["replay", trace, "--url", &app.base, "--api-key", &app.key];
+        args.extend_from_slice(extra);
+        run_in(dir.path(), &args)
+    };
+    let clock = || async { app.get("/api/v1/tenant").await.1["clock"].clone() };
+
+    let out = replay(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("clock:        event_time (was live)")
+            && printed.contains("--restore-clock"),
+        "{printed}"
+    );
+    assert_eq!(clock().await, "event_time");
+
+    app.clock("live").await;
+    let out = replay(&["--restore-clock", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["clock_before"].as_str(),
+            summary["clock_after"].as_str()
+        ),
+        (Some("live"), Some("live")),
+        "{summary}"
+    );
+    assert_eq!(summary["rejected"], 0, "{summary}");
+    assert_eq!(clock().await, "live");
+    app.stop().await;
+}

@@ -12,8 +12,7 @@ use support::TestApp;
 use switchboard_server::replay::{run, ReplayOptions};
 
 fn csv_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv")
+    support::shared_data("anonymous-bank/calls-1999-08-01_15.csv")
 }
 
 fn close(a: Option<f64>, b: Option<f64>, tol: f64) -> bool {

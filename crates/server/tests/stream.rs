@@ -68,6 +68,26 @@ fn refused_status(r: Result<Ws, tungstenite::Error>) -> u16 {
     }
 }
 
+/// The status and problem+json body of a refused upgrade.
+fn refused_problem(r: Result<Ws, tungstenite::Error>) -> (u16, Value) {
+    match r {
+        Err(tungstenite::Error::Http(resp)) => {
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert_eq!(ct, "application/problem+json");
+            let body = resp.body().as_deref().unwrap_or_default();
+            let v = serde_json::from_slice(body).expect("problem+json body");
+            (resp.status().as_u16(), v)
+        }
+        Err(e) => panic!("expected an HTTP refusal, got error {e}"),
+        Ok(_) => panic!("expected an HTTP refusal, but the upgrade succeeded"),
+    }
+}
+
 /// The next data message, skipping pings and pongs.
 async fn next_msg<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> Value {
     loop {
@@ -690,4 +710,63 @@ async fn graceful_stop_closes_open_streams_with_1001() {
         .await
         .expect("stop returns")
         .expect("stop task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_beyond_the_head_is_400_naming_since() {
+    let app = TestApp::spawn().await;
+    // An empty stream: its head is 0; 0 is fine, 1 is a seq no message has.
+    drop(connect(&app, "?since=0").await);
+    let (s, p) = refused_problem(try_connect(&app, "?since=1", Some(&app.key)).await);
+    assert_eq!(
+        (s, p["field"].as_str(), p["head"].as_i64()),
+        (400, Some("since"), Some(0)),
+        "{p}"
+    );
+
+    let seqs = batch_ok(&app, vec![initiated("h1", 0), initiated("h2", 1)]).await;
+    let head = *seqs.last().unwrap();
+    let (s, p) =
+        refused_problem(try_connect(&app, &format!("?since={}", head + 1), Some(&app.key)).await);
+    assert_eq!((s, p["field"].as_str()), (400, Some("since")), "{p}");
+    assert_eq!(p["head"].as_i64(), Some(head), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().contains(&head.to_string()),
+        "{p}"
+    );
+
+    // since = head is the newest message seen: nothing to catch up, the next one arrives live.
+    let mut ws = connect(&app, &format!("?since={head}")).await;
+    let next = post_ok(&app, initiated("h3", 2)).await;
+    let m = next_msg(&mut ws).await;
+    assert_eq!(m["seq"], next["seq"], "{m}");
+    assert_eq!(m["data"]["call_id"], "h3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_that_carry_nothing_yet_are_400_naming_topics() {
+    let app = TestApp::spawn().await;
+    for q in [
+        "?topics=queues",
+        "?topics=agents",
+        "?topics=calls,agents",
+        "?topics=bogus",
+    ] {
+        let (s, p) = refused_problem(try_connect(&app, q, Some(&app.key)).await);
+        assert_eq!((s, p["field"].as_str()), (400, Some("topics")), "{q}: {p}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("calls, alerts"),
+            "{q}: names the topics on offer: {p}"
+        );
+        if q.contains("bogus") {
+            assert!(detail.contains("unknown"), "{p}");
+        } else {
+            assert!(detail.contains("not published yet"), "{p}");
+        }
+    }
+    // Every published topic is accepted, alone or together.
+    drop(connect(&app, "?topics=calls").await);
+    drop(connect(&app, "?topics=alerts").await);
+    drop(connect(&app, "?topics=calls,alerts").await);
 }

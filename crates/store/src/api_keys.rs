@@ -56,6 +56,17 @@ fn api_key_from(m: api_key::Model) -> ApiKeyInfo {
     }
 }
 
+/// Longest prefix of an API key stored in the clear (to recognise a key in a list), in
+/// characters.
+pub const KEY_PREFIX_MAX_CHARS: usize = 10;
+
+/// The part of `key` stored in the clear: at most a quarter of its characters and at most
+/// [`KEY_PREFIX_MAX_CHARS`], so the rest (at least three quarters) is known only by its hash.
+pub fn key_prefix(key: &str) -> String {
+    let n = (key.chars().count() / 4).min(KEY_PREFIX_MAX_CHARS);
+    key.chars().take(n).collect()
+}
+
 impl Store {
     /// Stores a key (by its hash) for a tenant. Errors: `Conflict` if the same key exists.
     pub async fn create_api_key(
@@ -70,7 +81,7 @@ impl Store {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant_id),
             name: Set(name.to_owned()),
-            prefix: Set(key.chars().take(10).collect()),
+            prefix: Set(key_prefix(key)),
             key_hash: Set(hash_api_key(key)),
             scopes: Set(scopes.join(" ")),
             created_at: Set(now),
@@ -97,5 +108,23 @@ impl Store {
     /// The unrevoked key with this SHA-256 digest. Errors: `NotFound`.
     pub async fn api_key_by_digest(&self, digest: &[u8; 32]) -> Result<ApiKeyInfo, StoreError> {
         self.api_key_by_hash(&hex(digest)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_never_holds_more_than_a_quarter_of_the_key() {
+        for len in 0..100 {
+            let key: String = "k".repeat(len);
+            let p = key_prefix(&key);
+            assert!(p.chars().count() * 4 <= len, "len {len}: {p}");
+            assert!(p.chars().count() <= KEY_PREFIX_MAX_CHARS);
+        }
+        assert_eq!(key_prefix("sb_0123456789abcdef0123"), "sb_01");
+        assert_eq!(key_prefix(&format!("sb_{}", "a".repeat(64))), "sb_aaaaaaa");
+        assert_eq!(key_prefix("éééééééé"), "éé", "counted in characters");
     }
 }

@@ -144,6 +144,15 @@ impl Store {
         self.with_event_ids(rows).await
     }
 
+    /// How many calls of every tenant have not ended (the live-calls gauge's start value).
+    pub async fn live_call_count(&self) -> Result<u64, StoreError> {
+        use sea_orm::PaginatorTrait;
+        Ok(call::Entity::find()
+            .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
+            .count(&self.db)
+            .await?)
+    }
+
     /// The calls among `external_ids` that exist, with their events' idempotency keys.
     pub async fn calls_by_external_ids(
         &self,

@@ -34,7 +34,9 @@ use sea_orm_migration::MigratorTrait;
 
 pub use agents::AgentRow;
 pub use alerts::{AlertFilter, AlertRecord};
-pub use api_keys::{api_key_digest, hash_api_key, hex, ApiKeyInfo};
+pub use api_keys::{
+    api_key_digest, hash_api_key, hex, key_prefix, ApiKeyInfo, KEY_PREFIX_MAX_CHARS,
+};
 pub use append::{StoreWriter, TenantHead, TenantUpdate, WriteBatch};
 pub use calls::{CallCursor, CallFilter, CallRow, LoadedCall};
 pub use events::EventRecord;
@@ -144,9 +146,10 @@ impl ConnectSpec {
                 SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
             }
             ConnectSpec::Postgres(opts) => {
+                check_postgres(opts).await?;
                 let pool = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(max)
-                    .acquire_timeout(Duration::from_secs(10))
+                    .acquire_timeout(PG_CONNECT_TIMEOUT)
                     .connect_with(opts.clone())
                     .await
                     .map_err(|e| DbErr::Custom(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -154,6 +157,38 @@ impl ConnectSpec {
             }
         })
     }
+}
+
+/// Longest wait for PostgreSQL to accept a connection.
+const PG_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects once, directly, so that a wrong host, port, database or password is reported with
+/// its cause at once: the pool would retry until its timeout and then say only "pool timed out".
+async fn check_postgres(opts: &sqlx::postgres::PgConnectOptions) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let target = format!(
+        "{}:{}/{}",
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap_or("<default database>")
+    );
+    match tokio::time::timeout(PG_CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(opts)).await {
+        Err(_) => Err(conn_err(format!(
+            "cannot connect to PostgreSQL at {target}: no answer within {} s",
+            PG_CONNECT_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(e)) => Err(conn_err(format!(
+            "cannot connect to PostgreSQL at {target}: {e}"
+        ))),
+        Ok(Ok(c)) => {
+            let _ = c.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn conn_err(msg: String) -> StoreError {
+    StoreError::Other(DbErr::Conn(sea_orm::RuntimeErr::Internal(msg)))
 }
 
 /// Handle on the database; cheap to clone.

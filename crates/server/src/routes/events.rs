@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::{body_bytes, parse_json};
+use crate::metrics::count_event;
 
 /// A call event as telephony sends it (the lifecycle brief): `type`, `call_id`, optional
 /// `event_id` (idempotency key, unique within the call), optional `timestamp` (RFC 3339; default
@@ -141,6 +142,16 @@ pub async fn post_event(
     req: Request,
 ) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     auth.require("events:write")?;
+    let r = one_event(&s, &auth, req).await;
+    count_event(r.as_ref().map_or_else(|e| e.status, |(status, _)| *status));
+    r
+}
+
+async fn one_event(
+    s: &AppState,
+    auth: &Auth,
+    req: Request,
+) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     let bytes = body_bytes(req, &()).await?;
     let v: Value = parse_json(&bytes)?;
     let ev = IncomingEvent::from_json(&v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
@@ -240,6 +251,12 @@ pub async fn post_batch(
         .map(|r| r.unwrap_or(Value::Null))
         .collect();
     let rejected = results.len() - accepted - duplicates;
+    for r in &results {
+        let status = r["status"]
+            .as_u64()
+            .and_then(|n| StatusCode::from_u16(n as u16).ok());
+        count_event(status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    }
     Ok(Json(BatchResult {
         accepted,
         duplicates,

@@ -10,6 +10,7 @@ pub mod reports;
 pub mod stream;
 pub mod tenant;
 
+use axum::http::{Method, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::metrics))
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route(
             "/api/v1/tenant",
@@ -54,4 +56,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/reports/queues", get(reports::queue_report))
         .route("/api/v1/stream", get(stream::stream))
         .fallback(|| async { ApiError::not_found("no such route") })
+}
+
+/// The answer for a known path asked with a method it does not take: 405 problem+json (axum
+/// adds the `Allow` header listing the methods it does take).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::method_not_allowed(format!("{} does not take {method}", uri.path()))
 }

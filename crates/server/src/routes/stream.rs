@@ -3,7 +3,9 @@
 //! Messages are JSON `{"seq","topic","type","data","ts"}` (see `switchboard_engine::stream_message`).
 //! `?since=<seq>` first replays every stored message after `seq`, then continues live; the
 //! session subscribes before reading the backlog and skips any `seq` already sent, so nothing is
-//! missed and nothing comes twice. A client that falls too far behind (or does not take a
+//! missed and nothing comes twice. A `since` beyond the tenant's head (its largest stored `seq`)
+//! is refused with 400: such a client would otherwise wait, in silence, for numbers the stream
+//! has already given to other messages (e.g. it resumed against a different database). A client that falls too far behind (or does not take a
 //! message within 10 s) is disconnected with close code 4008 and a reason naming the last
 //! `seq` it was sent, to resume from; ingestion never waits for it.
 
@@ -24,17 +26,21 @@ use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Params;
+use crate::metrics::SubscriberGuard;
 
-/// Topics a client may ask for with `?topics=` (default: all).
-pub const TOPICS: [&str; 4] = ["calls", "queues", "agents", "alerts"];
+/// Topics a client may ask for with `?topics=` (default: all): the topics messages are
+/// published on today (`switchboard_core::event::topic_of`). `queues` and `agents` (DESIGN.md)
+/// join this list, and only then are accepted, when messages are published on them.
+pub const TOPICS: &[&str] = &["calls", "alerts"];
 /// Close code for a disconnected slow consumer.
 pub const CLOSE_SLOW: u16 = 4008;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 const CATCH_UP_PAGE: u64 = 1000;
 
-/// Opens the stream. Key in `X-API-Key` or `?api_key=`; `since` = last seq seen; `topics` =
-/// comma-separated subset of `calls,queues,agents,alerts`.
+/// Opens the stream. Key in `X-API-Key` or `?api_key=`; `since` = last seq seen (at most the
+/// tenant's latest seq, else 400); `topics` = comma-separated subset of `calls,alerts`
+/// (an unknown or not yet published topic is a 400).
 #[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream", tag = "stream",
     params(("since" = Option<i64>, Query,), ("topics" = Option<String>, Query,), ("api_key" = Option<String>, Query,)),
     responses((status = 101, description = "WebSocket of {seq, topic, type, data, ts} messages"),
@@ -57,24 +63,52 @@ pub async fn stream(
         |v| v.parse::<i64>().ok().filter(|n| *n >= 0),
         "a non-negative integer",
     )?;
-    let topics: HashSet<&'static str> = match p.get("topics") {
-        None => TOPICS.into_iter().collect(),
-        Some(t) => t
-            .split(',')
-            .map(|x| {
-                TOPICS.into_iter().find(|k| *k == x.trim()).ok_or_else(|| {
-                    ApiError::bad_param(
-                        "topics",
-                        format!("unknown topic `{x}`; expected calls, queues, agents or alerts"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?,
-    };
+    let topics = parse_topics(p.get("topics"))?;
     let ws = ws.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
+    if let Some(since) = since {
+        // The tenant row's head is written in the same transaction as the events.
+        let head = s.store.tenant(auth.tenant_id).await?.last_seq;
+        if since > head {
+            return Err(ApiError::bad_param(
+                "since",
+                format!(
+                    "{since} is beyond this tenant's latest message ({head}); resume with a seq \
+                     you received, or omit `since` to start live"
+                ),
+            )
+            .with("head", head));
+        }
+    }
     // Subscribe before the backlog is read: a message committed meanwhile is in one or both.
     let rx = s.engine.subscribe(auth.tenant_id);
     Ok(ws.on_upgrade(move |socket| session(socket, s, auth.tenant_id, since, topics, rx)))
+}
+
+/// The `topics` parameter: absent = every topic in [`TOPICS`]; else a comma-separated subset.
+/// Errors: 400 naming `topics` for an unknown or not yet published topic.
+fn parse_topics(param: Option<&str>) -> Result<HashSet<&'static str>, ApiError> {
+    let Some(t) = param else {
+        return Ok(TOPICS.iter().copied().collect());
+    };
+    t.split(',')
+        .map(|x| {
+            let x = x.trim();
+            TOPICS.iter().copied().find(|k| *k == x).ok_or_else(|| {
+                let why = if ["queues", "agents"].contains(&x) {
+                    "is not published yet"
+                } else {
+                    "is unknown"
+                };
+                ApiError::bad_param(
+                    "topics",
+                    format!(
+                        "topic `{x}` {why}; expected one or more of {}",
+                        TOPICS.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 type Tx = futures_util::stream::SplitSink<WebSocket, Message>;
@@ -103,6 +137,7 @@ async fn session(
     topics: HashSet<&'static str>,
     mut rx: broadcast::Receiver<std::sync::Arc<StreamMessage>>,
 ) {
+    let _counted = SubscriberGuard::new();
     let (mut tx, mut incoming) = socket.split();
     let mut last = since.unwrap_or(i64::MIN);
     let end = 'run: {

@@ -57,6 +57,26 @@ pub async fn fresh_db() -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
     }
 }
 
+/// A file of the shared data set (`shared/data/<rel>`, beside the repository), checked to
+/// exist: a missing one fails with its path and where it comes from, not a bare `NotFound`.
+pub fn shared_data(rel: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let path = root.join(rel);
+    assert!(
+        path.is_file(),
+        "test data {} is missing: these tests read the shared data set, which lives in \
+         shared/data/ beside the repository's folder (see shared/data/README.md); check out or \
+         copy it there{}",
+        path.display(),
+        if root.is_dir() {
+            String::new()
+        } else {
+            format!(" ({} does not exist at all)", root.display())
+        }
+    );
+    path
+}
+
 /// Which backend the tests run on, for messages.
 pub fn backend() -> &'static str {
     if std::env::var("TEST_DATABASE_URL")
@@ -81,7 +101,8 @@ impl TestApp {
         db_url: String,
         dir: Option<std::sync::Arc<tempfile::TempDir>>,
     ) -> TestApp {
-        let key = "sb_test_bootstrap_key".to_owned();
+        // At least 32 characters, as a bootstrap key must be.
+        let key = "sb_test_bootstrap_key_0123456789abcdef".to_owned();
         let settings = Settings {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: std::env::temp_dir(),
