@@ -48,7 +48,7 @@ impl Problem {
     }
 }
 
-/// One event's answer within a [`BatchResponse`].
+/// One event's answer within a batch answer (`BatchResponse`).
 ///
 /// An applied event has `seq`, `call_id`, `call_uuid`, `call_status` and `duplicate`; a refused
 /// one has `problem`. Absent members are omitted from the JSON.

@@ -172,11 +172,24 @@ macro_rules! client_event {
 
         #[doc = concat!("The `type` of [`", stringify!($name), "`].")]
         #[derive(Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         enum $tag {
             #[serde(rename = $wire)]
             Tag,
         }
+
+        // By hand: utoipa's derive does not see a `rename` that a macro passes in.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $tag {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$wire]))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $tag {}
 
         impl Wire for $name {
             const TYPE: &'static str = $wire;
