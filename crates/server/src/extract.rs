@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use switchboard_core::parse_rfc3339;
+use switchboard_core::parse_rfc3339_checked;
 
 use crate::error::ApiError;
 
@@ -229,17 +229,10 @@ impl Params {
         self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    /// An RFC 3339 instant as epoch ms.
+    /// An RFC 3339 instant as epoch ms, within years 1970–9999.
     pub fn time(&self, k: &str) -> Result<Option<i64>, ApiError> {
         self.get(k)
-            .map(|v| {
-                parse_rfc3339(v).ok_or_else(|| {
-                    ApiError::bad_param(
-                        k,
-                        "must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z",
-                    )
-                })
-            })
+            .map(|v| parse_rfc3339_checked(v).map_err(|e| ApiError::bad_param(k, e)))
             .transpose()
     }
 
@@ -341,6 +334,9 @@ mod tests {
             Some("inner.n")
         );
         assert_eq!(f(r#"{"name":"y","inner":{}}"#).as_deref(), Some("inner.n"));
-        assert_eq!(f(r#"{"name":"y","inner":{"inner":1,"n":1}}"#).as_deref(), Some("inner.inner"));
+        assert_eq!(
+            f(r#"{"name":"y","inner":{"inner":1,"n":1}}"#).as_deref(),
+            Some("inner.inner")
+        );
     }
 }

@@ -202,6 +202,10 @@ async fn years_outside_1970_to_9999_are_422_on_timestamp() {
         assert_eq!(r["results"][0]["status"], 422, "{ts}: {r}");
         assert_eq!(r["results"][0]["problem"]["field"], "events[0].timestamp");
     }
+    // Query parameters take the same range.
+    let (s, v) = app.get("/api/v1/alerts?from=0000-01-01T00:00:00Z").await;
+    assert_problem(s, &v, 400, "from", "query from");
+    assert!(v["detail"].as_str().unwrap().contains("1970"), "{v}");
     // The first instant of the range is taken and echoed as RFC 3339.
     ok(
         &app,
