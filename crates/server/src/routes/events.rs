@@ -14,7 +14,7 @@ use switchboard_engine::{EngineError, Outcome};
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::extract::{body_bytes, parse_json};
+use crate::extract::{body_bytes, parse_json, parse_strict};
 
 /// An accepted event.
 #[derive(Debug, Serialize, ToSchema)]
@@ -91,7 +91,8 @@ pub async fn post_event(
 ) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     auth.require("events:write")?;
     let bytes = body_bytes(req, &()).await?;
-    let v: Value = parse_json(&bytes)?;
+    // Strict JSON first (400s), then the event's own rules (422s naming the field).
+    let v = parse_strict(&bytes)?;
     let ev = IncomingEvent::from_value(v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
     let r = s
         .engine
