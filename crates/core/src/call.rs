@@ -22,8 +22,10 @@ use crate::event::{CallType, EndReason, EventKind, TransferTarget};
 use crate::ids::{AgentId, ExternalCallId, QueueId};
 use crate::time::TimestampMs;
 
-/// Where a call is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where a call is in its lifecycle; on the wire its snake_case name (`on_hold`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum CallStatus {
     /// Arrived, not yet queued (e.g. in an IVR).
     Initiated,
@@ -74,8 +76,10 @@ impl fmt::Display for CallStatus {
     }
 }
 
-/// A mark on a call, filterable with `GET /api/v1/calls?flag=`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A mark on a call, filterable with `GET /api/v1/calls?flag=`; on the wire its snake_case
+/// name (`out_of_order`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallFlag {
     /// Some event's timestamp ran backwards within the call.
     OutOfOrder,

@@ -3,14 +3,16 @@
 //! `call_flagged`, `survey_requested`).
 //!
 //! Wire shape (JSON, snake_case), from the lifecycle brief:
-//! `{"event_id"?, "type", "call_id", "timestamp"?, ...payload}`. [`IncomingEvent::from_json`]
-//! validates it and names the failing field.
+//! `{"event_id"?, "type", "call_id", "timestamp"?, ...payload}`. Serializing an
+//! [`IncomingEvent`] writes it; [`IncomingEvent::from_value`] (and `Deserialize`) validates it
+//! and names the failing field (see [`crate::wire`] for the rules).
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use crate::call::CallFlag;
-use crate::ids::{AgentId, ExternalCallId, IdError, QueueId};
-use crate::time::{parse_rfc3339, TimestampMs};
+use crate::ids::{AgentId, ExternalCallId, QueueId};
+use crate::time::TimestampMs;
 
 /// Most events accepted in one `POST /api/v1/events/batch`.
 pub const MAX_BATCH: usize = 1000;
@@ -21,8 +23,10 @@ pub const MAX_PARTY_LEN: usize = 256;
 /// Largest caller priority (higher is served first).
 pub const MAX_PRIORITY: u64 = 100;
 
-/// Media of a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Media of a call: `voice` or `video`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum CallType {
     /// Audio only (the default when `call_type` is omitted).
     Voice,
@@ -40,8 +44,10 @@ impl CallType {
     }
 }
 
-/// Why a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a call ended: `completed`, `abandoned` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// Normal end (after talking, or a call handled without a queue).
     Completed,
@@ -73,30 +79,40 @@ impl EndReason {
 }
 
 /// Where `call_transferred` sends the call: back into a queue (state `waiting`) or straight to an
-/// agent (state `ringing`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// agent (state `ringing`). On the wire it is the one field `queue_id` or `agent_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum TransferTarget {
     /// Into this queue.
+    #[serde(rename = "queue_id")]
     Queue(QueueId),
     /// To this agent.
+    #[serde(rename = "agent_id")]
     Agent(AgentId),
 }
 
 /// What happened. Client-sent variants carry the client's optional durations (seconds), which
 /// are recorded as given; Switchboard computes wait/talk/hold itself from timestamps.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializes as `{"type": "<type_name>", ...payload}` with absent options omitted; that is the
+/// wire payload (and what [`EventKind::payload`] returns without `type`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The call arrived. With `queue_id` it is also queued.
     CallInitiated {
         /// `voice` (default) or `video`.
         call_type: CallType,
         /// Queue entered at once, if given.
+        #[serde(skip_serializing_if = "Option::is_none")]
         queue_id: Option<QueueId>,
         /// Caller (E.164 recommended; SIP URIs and `anonymous` kept as given), at most 256 bytes.
+        #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<String>,
         /// Called number (the DID), as given, at most 256 bytes.
+        #[serde(skip_serializing_if = "Option::is_none")]
         to: Option<String>,
         /// Caller priority 0–100, higher first; `None` means 0.
+        #[serde(skip_serializing_if = "Option::is_none")]
         priority: Option<u32>,
     },
     /// The call entered a queue.
@@ -104,6 +120,7 @@ pub enum EventKind {
         /// The queue entered.
         queue_id: QueueId,
         /// New caller priority 0–100; `None` keeps the current one.
+        #[serde(skip_serializing_if = "Option::is_none")]
         priority: Option<u32>,
     },
     /// The call is offered (ringing) to an agent.
@@ -111,16 +128,19 @@ pub enum EventKind {
         /// The agent the call is offered to.
         agent_id: AgentId,
         /// Client-measured routing time, seconds; recorded as given.
+        #[serde(skip_serializing_if = "Option::is_none")]
         routing_time: Option<f64>,
     },
     /// The agent answered.
     CallAnswered {
         /// Client-measured wait, seconds; recorded as given.
+        #[serde(skip_serializing_if = "Option::is_none")]
         wait_time: Option<f64>,
     },
     /// The call was put on hold.
     CallHold {
         /// Client-measured hold duration, seconds; recorded as given.
+        #[serde(skip_serializing_if = "Option::is_none")]
         hold_duration: Option<f64>,
     },
     /// The call came back from hold.
@@ -128,6 +148,7 @@ pub enum EventKind {
     /// The call was transferred to a queue or an agent.
     CallTransferred {
         /// Where the call goes.
+        #[serde(flatten)]
         target: TransferTarget,
     },
     /// The call ended.
@@ -135,6 +156,7 @@ pub enum EventKind {
         /// Why the call ended.
         end_reason: EndReason,
         /// Client-measured call duration, seconds; recorded as given.
+        #[serde(skip_serializing_if = "Option::is_none")]
         duration: Option<f64>,
     },
     /// Engine: the agent did not answer within `ring_timeout_s`; the call is back in its queue.
@@ -156,6 +178,7 @@ pub enum EventKind {
     /// Engine: the call was answered after waiting longer than `sla_threshold_s`.
     LongWait {
         /// The queue the call was in when answered.
+        #[serde(skip_serializing_if = "Option::is_none")]
         queue_id: Option<QueueId>,
         /// Seconds from first queue entry to answer.
         wait_s: f64,
@@ -179,6 +202,7 @@ pub enum EventKind {
     /// Engine: a completed call is due its post-call survey.
     SurveyRequested {
         /// The agent who last handled the call.
+        #[serde(skip_serializing_if = "Option::is_none")]
         agent_id: Option<AgentId>,
     },
 }
@@ -236,96 +260,16 @@ impl EventKind {
         topic_of(self.type_name())
     }
 
-    /// The payload as JSON (the fields besides `type`, `call_id`, `event_id`, `timestamp`).
+    /// The payload as JSON (the fields besides `type`, `call_id`, `event_id`, `timestamp`):
+    /// the serialized event without its `type`, e.g. `{"call_type":"voice","queue_id":"q0"}`.
     pub fn payload(&self) -> Value {
-        fn opt<T: serde::Serialize>(m: &mut Map<String, Value>, k: &str, v: &Option<T>) {
-            if let Some(v) = v {
-                m.insert(k.to_owned(), json!(v));
-            }
+        // Serializing these plain data types into a `Value` cannot fail.
+        let mut v = serde_json::to_value(self).expect("an EventKind is plain JSON data");
+        if let Value::Object(m) = &mut v {
+            // `retain` keeps the order of the others (serde_json `preserve_order`).
+            m.retain(|k, _| k != "type");
         }
-        let mut m = Map::new();
-        match self {
-            EventKind::CallInitiated {
-                call_type,
-                queue_id,
-                from,
-                to,
-                priority,
-            } => {
-                m.insert("call_type".into(), json!(call_type.as_str()));
-                opt(&mut m, "queue_id", queue_id);
-                opt(&mut m, "from", from);
-                opt(&mut m, "to", to);
-                opt(&mut m, "priority", priority);
-            }
-            EventKind::CallQueued { queue_id, priority } => {
-                m.insert("queue_id".into(), json!(queue_id));
-                opt(&mut m, "priority", priority);
-            }
-            EventKind::CallRouted {
-                agent_id,
-                routing_time,
-            } => {
-                m.insert("agent_id".into(), json!(agent_id));
-                opt(&mut m, "routing_time", routing_time);
-            }
-            EventKind::CallAnswered { wait_time } => opt(&mut m, "wait_time", wait_time),
-            EventKind::CallHold { hold_duration } => opt(&mut m, "hold_duration", hold_duration),
-            EventKind::CallResumed => {}
-            EventKind::CallTransferred { target } => match target {
-                TransferTarget::Queue(q) => {
-                    m.insert("queue_id".into(), json!(q));
-                }
-                TransferTarget::Agent(a) => {
-                    m.insert("agent_id".into(), json!(a));
-                }
-            },
-            EventKind::CallEnded {
-                end_reason,
-                duration,
-            } => {
-                m.insert("end_reason".into(), json!(end_reason.as_str()));
-                opt(&mut m, "duration", duration);
-            }
-            EventKind::CallRetransfer {
-                agent_id,
-                missed,
-                agent_on_break,
-            } => {
-                m.insert("agent_id".into(), json!(agent_id));
-                m.insert("missed".into(), json!(missed));
-                m.insert("agent_on_break".into(), json!(agent_on_break));
-            }
-            EventKind::SlaBreached {
-                queue_id,
-                threshold_s,
-            } => {
-                m.insert("queue_id".into(), json!(queue_id));
-                m.insert("threshold_s".into(), json!(threshold_s));
-            }
-            EventKind::LongWait {
-                queue_id,
-                wait_s,
-                threshold_s,
-            } => {
-                opt(&mut m, "queue_id", queue_id);
-                m.insert("wait_s".into(), json!(wait_s));
-                m.insert("threshold_s".into(), json!(threshold_s));
-            }
-            EventKind::LongHold {
-                hold_s,
-                threshold_s,
-            } => {
-                m.insert("hold_s".into(), json!(hold_s));
-                m.insert("threshold_s".into(), json!(threshold_s));
-            }
-            EventKind::CallFlagged { flag, talk_s } => {
-                m.insert("flag".into(), json!(flag.as_str()));
-                m.insert("talk_s".into(), json!(talk_s));
-            }
-            EventKind::SurveyRequested { agent_id } => opt(&mut m, "agent_id", agent_id),
-        }
-        Value::Object(m)
+        v
     }
 }
 
@@ -339,16 +283,35 @@ pub fn topic_of(type_name: &str) -> &'static str {
 }
 
 /// A validated event as a client sent it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serializes to the wire JSON `{"event_id"?, "call_id", "timestamp"? (RFC 3339), "type",
+/// ...payload}`, which [`IncomingEvent::from_value`] (and `Deserialize`) reads back.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IncomingEvent {
     /// Client idempotency key, unique within the call: a second delivery is a `duplicate`.
+    /// 1–128 bytes, no U+0000.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// The client's id for the call.
     pub call_id: ExternalCallId,
     /// Event time; `None` means "now" (the server's wall clock).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::rfc3339_opt"
+    )]
     pub timestamp: Option<TimestampMs>,
     /// What happened.
+    #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// Reads the wire JSON with [`IncomingEvent::from_value`]; the error message is
+/// `"<field>: <message>"` (use `from_value` to get the field apart).
+impl<'de> Deserialize<'de> for IncomingEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Self::from_value(v).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A field of an event that is missing or wrong. `field` is the JSON field name (`agent_id`),
@@ -362,264 +325,221 @@ pub struct EventParseError {
     pub message: String,
 }
 
-fn err(field: &str, message: impl Into<String>) -> EventParseError {
-    EventParseError {
-        field: field.to_owned(),
-        message: message.into(),
-    }
-}
-
-fn id_err(field: &str, e: IdError) -> EventParseError {
-    err(field, e.to_string())
-}
-
-struct Fields<'a>(&'a Map<String, Value>);
-
-impl<'a> Fields<'a> {
-    fn get(&self, k: &str) -> Option<&'a Value> {
-        self.0.get(k).filter(|v| !v.is_null())
-    }
-
-    fn str_req(&self, k: &str) -> Result<&'a str, EventParseError> {
-        match self.get(k) {
-            None => Err(err(k, "is required")),
-            Some(v) => v.as_str().ok_or_else(|| err(k, "must be a string")),
-        }
-    }
-
-    fn str_opt(&self, k: &str, max: usize) -> Result<Option<String>, EventParseError> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(Value::String(s)) if s.len() <= max => Ok(Some(s.clone())),
-            Some(Value::String(_)) => Err(err(k, format!("must be at most {max} characters"))),
-            Some(_) => Err(err(k, "must be a string")),
-        }
-    }
-
-    fn seconds_opt(&self, k: &str) -> Result<Option<f64>, EventParseError> {
-        match self.get(k) {
-            None => Ok(None),
-            Some(v) => match v.as_f64() {
-                Some(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
-                _ => Err(err(k, "must be a non-negative number of seconds")),
-            },
-        }
-    }
-
-    fn priority_opt(&self) -> Result<Option<u32>, EventParseError> {
-        match self.get("priority") {
-            None => Ok(None),
-            Some(v) => match v.as_u64() {
-                Some(p) if p <= MAX_PRIORITY => Ok(Some(p as u32)),
-                _ => Err(err(
-                    "priority",
-                    format!("must be an integer from 0 to {MAX_PRIORITY}"),
-                )),
-            },
-        }
-    }
-
-    fn queue_req(&self) -> Result<QueueId, EventParseError> {
-        QueueId::parse(self.str_req("queue_id")?).map_err(|e| id_err("queue_id", e))
-    }
-
-    fn queue_opt(&self) -> Result<Option<QueueId>, EventParseError> {
-        match self.get("queue_id") {
-            None => Ok(None),
-            Some(_) => self.queue_req().map(Some),
-        }
-    }
-
-    fn agent_req(&self) -> Result<AgentId, EventParseError> {
-        AgentId::parse(self.str_req("agent_id")?).map_err(|e| id_err("agent_id", e))
-    }
-}
-
 impl IncomingEvent {
-    /// Validates one event object.
+    /// Validates one event object (the wire format of [`crate::wire`]).
     ///
     /// Errors: [`EventParseError`] naming the first failing field: a missing or non-string
-    /// `type`/`call_id`, an unknown or engine-only `type`, a payload field of the wrong type or
-    /// out of range, a `timestamp` that is not RFC 3339. Unknown extra fields are ignored.
+    /// `type`/`call_id`, an unknown or engine-only `type`, a field the type does not have, a
+    /// payload field of the wrong type or out of range, a string holding U+0000, a `timestamp`
+    /// that is not RFC 3339 or outside years 1970–9999.
+    pub fn from_value(v: Value) -> Result<Self, EventParseError> {
+        crate::wire::parse(v)
+    }
+
+    /// [`IncomingEvent::from_value`] on a borrowed value (copies it).
     pub fn from_json(v: &Value) -> Result<Self, EventParseError> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| err("", "an event must be a JSON object"))?;
-        let f = Fields(obj);
-        let ty = f.str_req("type")?;
-        let call_id =
-            ExternalCallId::parse(f.str_req("call_id")?).map_err(|e| id_err("call_id", e))?;
-        let event_id = match f.get("event_id") {
-            None => None,
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_EVENT_ID_LEN => {
-                Some(s.clone())
-            }
-            Some(Value::String(_)) => {
-                return Err(err(
-                    "event_id",
-                    format!("must be 1 to {MAX_EVENT_ID_LEN} characters"),
-                ))
-            }
-            Some(_) => return Err(err("event_id", "must be a string")),
-        };
-        let timestamp = match f.get("timestamp") {
-            None => None,
-            Some(Value::String(s)) => Some(parse_rfc3339(s).ok_or_else(|| {
-                err(
-                    "timestamp",
-                    "must be an RFC 3339 timestamp such as 2026-01-31T09:00:00Z",
-                )
-            })?),
-            Some(_) => return Err(err("timestamp", "must be an RFC 3339 string")),
-        };
-        let kind = match ty {
-            "call_initiated" => EventKind::CallInitiated {
-                call_type: match f.get("call_type") {
-                    None => CallType::Voice,
-                    Some(Value::String(s)) if s == "voice" => CallType::Voice,
-                    Some(Value::String(s)) if s == "video" => CallType::Video,
-                    Some(_) => return Err(err("call_type", "must be `voice` or `video`")),
-                },
-                queue_id: f.queue_opt()?,
-                from: f.str_opt("from", MAX_PARTY_LEN)?,
-                to: f.str_opt("to", MAX_PARTY_LEN)?,
-                priority: f.priority_opt()?,
-            },
-            "call_queued" => EventKind::CallQueued {
-                queue_id: f.queue_req()?,
-                priority: f.priority_opt()?,
-            },
-            "call_routed" => EventKind::CallRouted {
-                agent_id: f.agent_req()?,
-                routing_time: f.seconds_opt("routing_time")?,
-            },
-            "call_answered" => EventKind::CallAnswered {
-                wait_time: f.seconds_opt("wait_time")?,
-            },
-            "call_hold" => EventKind::CallHold {
-                hold_duration: f.seconds_opt("hold_duration")?,
-            },
-            "call_resumed" => EventKind::CallResumed,
-            "call_transferred" => {
-                let target = match (f.get("queue_id"), f.get("agent_id")) {
-                    (Some(_), None) => TransferTarget::Queue(f.queue_req()?),
-                    (None, Some(_)) => TransferTarget::Agent(f.agent_req()?),
-                    (Some(_), Some(_)) => {
-                        return Err(err(
-                            "agent_id",
-                            "give either queue_id or agent_id, not both",
-                        ))
-                    }
-                    (None, None) => return Err(err("queue_id", "is required (or agent_id)")),
-                };
-                EventKind::CallTransferred { target }
-            }
-            "call_ended" => EventKind::CallEnded {
-                end_reason: match f.get("end_reason") {
-                    None => return Err(err("end_reason", "is required")),
-                    Some(v) => v.as_str().and_then(EndReason::parse).ok_or_else(|| {
-                        err("end_reason", "must be `completed`, `abandoned` or `failed`")
-                    })?,
-                },
-                duration: f.seconds_opt("duration")?,
-            },
-            other if EVENT_TYPES.contains(&other) => {
-                return Err(err(
-                    "type",
-                    format!("`{other}` is made by the engine and cannot be sent"),
-                ))
-            }
-            other => {
-                return Err(err(
-                    "type",
-                    format!(
-                        "unknown event type `{}`; expected one of {}",
-                        other.chars().take(64).collect::<String>(),
-                        EVENT_TYPES[..8].join(", ")
-                    ),
-                ))
-            }
-        };
-        Ok(IncomingEvent {
-            event_id,
-            call_id,
-            timestamp,
-            kind,
-        })
+        Self::from_value(v.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn parse(v: Value) -> Result<IncomingEvent, EventParseError> {
-        IncomingEvent::from_json(&v)
+        IncomingEvent::from_value(v)
     }
 
-    #[test]
-    fn parses_every_client_type() {
-        let cases = [
-            json!({"type":"call_initiated","call_id":"c1","call_type":"video","queue_id":"q0","from":"+15551230000","priority":2}),
-            json!({"type":"call_queued","call_id":"c1","queue_id":"q0"}),
-            json!({"type":"call_routed","call_id":"c1","agent_id":"a1","routing_time":1.5}),
-            json!({"type":"call_answered","call_id":"c1","wait_time":3}),
-            json!({"type":"call_hold","call_id":"c1"}),
+    fn field(v: Value) -> String {
+        parse(v).unwrap_err().field
+    }
+
+    /// One event of each client type, with every field it can carry.
+    fn every_client_type() -> Vec<Value> {
+        vec![
+            json!({"event_id":"e0","type":"call_initiated","call_id":"c1","timestamp":"2026-01-31T09:00:00Z",
+                   "call_type":"video","queue_id":"q0","from":"+15551230000","to":"+15559870000","priority":2}),
+            json!({"type":"call_initiated","call_id":"c1"}),
+            json!({"event_id":"e1","type":"call_queued","call_id":"c1","queue_id":"q0","priority":100}),
+            json!({"type":"call_routed","call_id":"c1","agent_id":"sip:1001@pbx","routing_time":1.5,
+                   "timestamp":"2026-01-31T09:00:00.250Z"}),
+            json!({"type":"call_answered","call_id":"c1","wait_time":3.0}),
+            json!({"type":"call_hold","call_id":"c1","hold_duration":0.0}),
             json!({"type":"call_resumed","call_id":"c1"}),
             json!({"type":"call_transferred","call_id":"c1","agent_id":"a2"}),
-            json!({"type":"call_ended","call_id":"c1","end_reason":"completed","duration":30}),
-        ];
-        for (i, c) in cases.iter().enumerate() {
-            let e = parse(c.clone()).unwrap();
-            assert_eq!(e.kind.type_name(), EVENT_TYPES[i]);
-        }
+            json!({"type":"call_transferred","call_id":"c1","queue_id":"q1"}),
+            json!({"type":"call_ended","call_id":"c1","end_reason":"completed","duration":30.0}),
+            json!({"type":"call_ended","call_id":"c1","end_reason":"abandoned"}),
+            json!({"type":"call_ended","call_id":"c1","end_reason":"failed"}),
+        ]
     }
 
     #[test]
-    fn payload_round_trips_client_fields() {
-        let e = parse(json!({"type":"call_initiated","call_id":"c1","queue_id":"q0","priority":2}))
-            .unwrap();
+    fn every_client_type_round_trips() {
+        let mut seen = std::collections::BTreeSet::new();
+        for v in every_client_type() {
+            let e = parse(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"));
+            seen.insert(e.kind.type_name());
+            let out = serde_json::to_value(&e).unwrap();
+            // `call_initiated` always writes its `call_type`; otherwise the JSON is as sent.
+            let mut expected = v.clone();
+            if e.kind.type_name() == "call_initiated" && v.get("call_type").is_none() {
+                expected["call_type"] = json!("voice");
+            }
+            assert_eq!(out, expected);
+            assert_eq!(parse(out).unwrap(), e);
+            // `Deserialize` reads the same.
+            let back: IncomingEvent =
+                serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+            assert_eq!(back, e);
+        }
+        assert_eq!(seen.len(), 8, "{seen:?}");
+        assert!(seen.iter().all(|t| EVENT_TYPES[..8].contains(t)));
+    }
+
+    #[test]
+    fn serialized_key_order_is_the_wire_order() {
+        let e = parse(
+            json!({"type":"call_queued","call_id":"c1","queue_id":"PS","priority":2,
+                             "event_id":"c1#1","timestamp":"1999-08-01T00:10:10Z"}),
+        )
+        .unwrap();
         assert_eq!(
-            e.kind.payload(),
-            json!({"call_type":"voice","queue_id":"q0","priority":2})
+            serde_json::to_string(&e).unwrap(),
+            r#"{"event_id":"c1#1","call_id":"c1","timestamp":"1999-08-01T00:10:10Z","type":"call_queued","queue_id":"PS","priority":2}"#
+        );
+    }
+
+    #[test]
+    fn null_is_absent() {
+        let e = parse(
+            json!({"type":"call_initiated","call_id":"c1","queue_id":null,"event_id":null,
+                             "timestamp":null,"call_type":null}),
+        )
+        .unwrap();
+        assert_eq!(e.event_id, None);
+        assert_eq!(e.timestamp, None);
+        assert_eq!(
+            e.kind,
+            EventKind::CallInitiated {
+                call_type: CallType::Voice,
+                queue_id: None,
+                from: None,
+                to: None,
+                priority: None
+            }
+        );
+        assert_eq!(
+            field(json!({"type":"call_queued","call_id":"c1","queue_id":null})),
+            "queue_id"
         );
     }
 
     #[test]
     fn errors_name_the_field() {
-        let f = |v: Value| parse(v).unwrap_err().field;
-        assert_eq!(f(json!({"call_id":"c1"})), "type");
-        assert_eq!(f(json!({"type":"call_queued"})), "call_id");
-        assert_eq!(f(json!({"type":"call_queued","call_id":"c1"})), "queue_id");
+        assert_eq!(field(json!({"call_id":"c1"})), "type");
+        assert_eq!(field(json!({"type":5,"call_id":"c1"})), "type");
+        assert_eq!(field(json!({"type":"call_queued"})), "call_id");
         assert_eq!(
-            f(json!({"type":"call_routed","call_id":"c1","agent_id":5})),
-            "agent_id"
+            field(json!({"type":"call_queued","call_id":"a b","queue_id":"q"})),
+            "call_id"
         );
         assert_eq!(
-            f(json!({"type":"call_answered","call_id":"c1","wait_time":-1})),
-            "wait_time"
-        );
-        assert_eq!(
-            f(json!({"type":"call_ended","call_id":"c1","end_reason":"bored"})),
-            "end_reason"
-        );
-        assert_eq!(
-            f(json!({"type":"call_ended","call_id":"c1","end_reason":"failed","timestamp":"noon"})),
-            "timestamp"
-        );
-        assert_eq!(
-            f(json!({"type":"call_initiated","call_id":"c1","priority":101})),
-            "priority"
-        );
-        assert_eq!(
-            f(json!({"type":"call_transferred","call_id":"c1"})),
+            field(json!({"type":"call_queued","call_id":"c1"})),
             "queue_id"
         );
         assert_eq!(
-            f(json!({"type":"call_initiated","call_id":"c1","event_id":""})),
+            field(json!({"type":"call_queued","call_id":"c1","queue_id":"a/b"})),
+            "queue_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_routed","call_id":"c1","agent_id":5})),
+            "agent_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_answered","call_id":"c1","wait_time":-1})),
+            "wait_time"
+        );
+        assert_eq!(
+            field(json!({"type":"call_hold","call_id":"c1","hold_duration":"1"})),
+            "hold_duration"
+        );
+        assert_eq!(
+            field(json!({"type":"call_ended","call_id":"c1","end_reason":"bored"})),
+            "end_reason"
+        );
+        assert_eq!(
+            field(json!({"type":"call_ended","call_id":"c1"})),
+            "end_reason"
+        );
+        assert_eq!(
+            field(
+                json!({"type":"call_ended","call_id":"c1","end_reason":"failed","timestamp":"noon"})
+            ),
+            "timestamp"
+        );
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","priority":101})),
+            "priority"
+        );
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","priority":1.5})),
+            "priority"
+        );
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","call_type":"fax"})),
+            "call_type"
+        );
+        assert_eq!(
+            field(json!({"type":"call_transferred","call_id":"c1"})),
+            "queue_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_transferred","call_id":"c1","queue_id":"q","agent_id":"a"})),
+            "agent_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","event_id":""})),
             "event_id"
         );
-        assert_eq!(f(json!([1, 2])), "");
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","event_id":"x".repeat(129)})),
+            "event_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_initiated","call_id":"c1","from":"x".repeat(257)})),
+            "from"
+        );
+        assert_eq!(field(json!([1, 2])), "");
+        assert_eq!(field(json!("call_initiated")), "");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_naming_them() {
+        let e =
+            parse(json!({"type":"call_initiated","call_id":"c1","queue_idd":"q0"})).unwrap_err();
+        assert_eq!(e.field, "queue_idd");
+        assert!(e.message.contains("unknown field"), "{}", e.message);
+        // A field of another type is unknown too.
+        assert_eq!(
+            field(json!({"type":"call_answered","call_id":"c1","queue_id":"q0"})),
+            "queue_id"
+        );
+        assert_eq!(
+            field(json!({"type":"call_resumed","call_id":"c1","end_reason":"failed"})),
+            "end_reason"
+        );
+        // Also when the unknown field comes before `type`.
+        let v: Value =
+            serde_json::from_str(r#"{"aaa":1,"type":"call_resumed","call_id":"c1"}"#).unwrap();
+        assert_eq!(field(v), "aaa");
+        // `Deserialize` names it in the message.
+        let e = serde_json::from_str::<IncomingEvent>(
+            r#"{"type":"call_resumed","call_id":"c1","x":1}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("x: unknown field"), "{e}");
     }
 
     #[test]
@@ -627,8 +547,192 @@ mod tests {
         let e = parse(json!({"type":"call_exploded","call_id":"c1"})).unwrap_err();
         assert_eq!(e.field, "type");
         assert!(e.message.contains("unknown event type"));
-        let e = parse(json!({"type":"sla_breached","call_id":"c1"})).unwrap_err();
-        assert!(e.message.contains("made by the engine"));
+        for t in &EVENT_TYPES[8..] {
+            let e = parse(json!({"type":t,"call_id":"c1"})).unwrap_err();
+            assert_eq!(e.field, "type");
+            assert!(
+                e.message.contains("made by the engine"),
+                "{t}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_stored_string() {
+        for (k, base) in [
+            ("from", json!({"type":"call_initiated","call_id":"c1"})),
+            ("to", json!({"type":"call_initiated","call_id":"c1"})),
+            ("event_id", json!({"type":"call_resumed","call_id":"c1"})),
+            ("call_id", json!({"type":"call_resumed"})),
+            ("queue_id", json!({"type":"call_queued","call_id":"c1"})),
+            ("agent_id", json!({"type":"call_routed","call_id":"c1"})),
+        ] {
+            let mut v = base.clone();
+            v[k] = json!("a\u{0}b");
+            let e = parse(v).unwrap_err();
+            assert_eq!(e.field, k, "{e}");
+            let mut ok = base;
+            ok[k] = json!("ab");
+            parse(ok).unwrap();
+        }
+    }
+
+    #[test]
+    fn timestamps_outside_1970_to_9999_are_refused() {
+        let at = |ts: &str| parse(json!({"type":"call_resumed","call_id":"c1","timestamp":ts}));
+        for bad in [
+            "0000-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "10000-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            let e = at(bad).unwrap_err();
+            assert_eq!(e.field, "timestamp", "{bad}");
+        }
+        assert_eq!(at("1970-01-01T00:00:00Z").unwrap().timestamp, Some(0));
+        assert!(at("9999-12-31T23:59:59Z").is_ok());
+        assert_eq!(
+            field(json!({"type":"call_resumed","call_id":"c1","timestamp":5})),
+            "timestamp"
+        );
+    }
+
+    /// The payload each variant had before it came from serde (the hand-written `payload()`).
+    #[test]
+    fn payload_is_unchanged() {
+        let q = || QueueId::parse("q0").unwrap();
+        let a = || AgentId::parse("a1").unwrap();
+        let cases = [
+            (
+                EventKind::CallInitiated {
+                    call_type: CallType::Voice,
+                    queue_id: Some(q()),
+                    from: None,
+                    to: Some("+1555".into()),
+                    priority: Some(2),
+                },
+                json!({"call_type":"voice","queue_id":"q0","to":"+1555","priority":2}),
+            ),
+            (
+                EventKind::CallQueued {
+                    queue_id: q(),
+                    priority: None,
+                },
+                json!({"queue_id":"q0"}),
+            ),
+            (
+                EventKind::CallRouted {
+                    agent_id: a(),
+                    routing_time: Some(1.5),
+                },
+                json!({"agent_id":"a1","routing_time":1.5}),
+            ),
+            (EventKind::CallAnswered { wait_time: None }, json!({})),
+            (
+                EventKind::CallHold {
+                    hold_duration: Some(2.0),
+                },
+                json!({"hold_duration":2.0}),
+            ),
+            (EventKind::CallResumed, json!({})),
+            (
+                EventKind::CallTransferred {
+                    target: TransferTarget::Queue(q()),
+                },
+                json!({"queue_id":"q0"}),
+            ),
+            (
+                EventKind::CallTransferred {
+                    target: TransferTarget::Agent(a()),
+                },
+                json!({"agent_id":"a1"}),
+            ),
+            (
+                EventKind::CallEnded {
+                    end_reason: EndReason::Failed,
+                    duration: Some(3.0),
+                },
+                json!({"end_reason":"failed","duration":3.0}),
+            ),
+            (
+                EventKind::CallRetransfer {
+                    agent_id: a(),
+                    missed: 3,
+                    agent_on_break: true,
+                },
+                json!({"agent_id":"a1","missed":3,"agent_on_break":true}),
+            ),
+            (
+                EventKind::SlaBreached {
+                    queue_id: q(),
+                    threshold_s: 30,
+                },
+                json!({"queue_id":"q0","threshold_s":30}),
+            ),
+            (
+                EventKind::LongWait {
+                    queue_id: None,
+                    wait_s: 31.5,
+                    threshold_s: 30,
+                },
+                json!({"wait_s":31.5,"threshold_s":30}),
+            ),
+            (
+                EventKind::LongHold {
+                    hold_s: 61.0,
+                    threshold_s: 60,
+                },
+                json!({"hold_s":61.0,"threshold_s":60}),
+            ),
+            (
+                EventKind::CallFlagged {
+                    flag: CallFlag::Review,
+                    talk_s: 4.0,
+                },
+                json!({"flag":"review","talk_s":4.0}),
+            ),
+            (
+                EventKind::SurveyRequested {
+                    agent_id: Some(a()),
+                },
+                json!({"agent_id":"a1"}),
+            ),
+            (EventKind::SurveyRequested { agent_id: None }, json!({})),
+        ];
+        for (k, expected) in cases {
+            assert_eq!(k.payload(), expected, "{}", k.type_name());
+            let mut full = serde_json::to_value(&k).unwrap();
+            assert_eq!(full["type"], json!(k.type_name()));
+            full.as_object_mut().unwrap().remove("type");
+            assert_eq!(full, expected);
+        }
+    }
+
+    #[test]
+    fn wire_names_match_as_str() {
+        for t in [CallType::Voice, CallType::Video] {
+            assert_eq!(serde_json::to_value(t).unwrap(), json!(t.as_str()));
+        }
+        for r in [
+            EndReason::Completed,
+            EndReason::Abandoned,
+            EndReason::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
+            assert_eq!(EndReason::parse(r.as_str()), Some(r));
+        }
+        for f in CallFlag::ALL {
+            assert_eq!(serde_json::to_value(f).unwrap(), json!(f.as_str()));
+        }
+        for s in crate::CallStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+            assert_eq!(
+                serde_json::from_value::<crate::CallStatus>(json!(s.as_str())).unwrap(),
+                s
+            );
+        }
     }
 
     #[test]

@@ -40,6 +40,24 @@ macro_rules! string_id {
         #[serde(transparent)]
         pub struct $name(String);
 
+        /// From a JSON string, validated; the error message is the [`IdError`]'s.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::try_from(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+
+            /// Validates without copying. Errors: [`IdError`].
+            fn try_from(s: String) -> Result<Self, IdError> {
+                check(&s, $max, $extra)?;
+                Ok(Self(s))
+            }
+        }
+
         impl $name {
             /// Longest accepted value, in bytes.
             pub const MAX_LEN: usize = $max;
@@ -112,5 +130,14 @@ mod tests {
         assert_eq!(QueueId::parse("a/b"), Err(IdError::BadChar));
         assert_eq!(QueueId::parse(&"x".repeat(65)), Err(IdError::TooLong(64)));
         assert_eq!(ExternalCallId::parse("é"), Err(IdError::BadChar));
+    }
+
+    #[test]
+    fn serde_validates_like_parse() {
+        let q: QueueId = serde_json::from_str(r#""PS""#).unwrap();
+        assert_eq!(serde_json::to_string(&q).unwrap(), r#""PS""#);
+        let e = serde_json::from_str::<QueueId>(r#""a\u0000b""#).unwrap_err();
+        assert!(e.to_string().contains("may contain only"), "{e}");
+        assert!(serde_json::from_str::<AgentId>(r#""""#).is_err());
     }
 }

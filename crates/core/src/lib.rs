@@ -7,6 +7,7 @@
 //! Nothing in this crate does I/O; the engine (`switchboard-engine`) drives it and the store
 //! (`switchboard-store`) persists what it produces.
 
+pub mod api;
 pub mod call;
 pub mod event;
 pub mod ids;
@@ -14,11 +15,13 @@ pub mod metrics;
 pub mod queue;
 pub mod telemetry;
 pub mod time;
+pub mod wire;
 
+pub use api::{BatchItem, BatchResponse, Problem};
 pub use call::{Call, CallFlag, CallStatus, Flags, TransitionError};
 pub use event::{
     CallType, EndReason, EventKind, EventParseError, IncomingEvent, TransferTarget, MAX_BATCH,
 };
 pub use ids::{AgentId, ExternalCallId, IdError, QueueId};
 pub use queue::{Clock, QueueSettings, SettingsError};
-pub use time::{format_rfc3339, parse_rfc3339, TimestampMs};
+pub use time::{format_rfc3339, parse_rfc3339, parse_rfc3339_checked, TimeError, TimestampMs};

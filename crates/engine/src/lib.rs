@@ -376,7 +376,7 @@ impl Engine {
         tenant_id: Uuid,
         slot: &Arc<Slot>,
         f: impl FnOnce(&mut TenantState, i64) -> Result<(T, WriteBatch, bool), EngineError>,
-    ) -> Result<(T, Option<oneshot::Receiver<Result<(), String>>>), EngineError> {
+    ) -> Result<(T, Option<writer::Committed>), EngineError> {
         let mut st = slot.state.lock().expect("tenant lock");
         if slot.is_stale() {
             return Err(EngineError::Unavailable {
@@ -394,12 +394,12 @@ impl Engine {
         let (value, batch, wait) = f(&mut st, now)?;
         let rx = (wait || !batch.is_empty()).then(|| {
             let (tx, rx) = oneshot::channel();
-            permit.send(Msg::Write(WriteRequest {
+            permit.send(Msg::Write(Box::new(WriteRequest {
                 slot: slot.clone(),
                 epoch: st.epoch,
                 batch,
                 done: Some(tx),
-            }));
+            })));
             rx
         });
         self.inner

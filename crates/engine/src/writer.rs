@@ -29,6 +29,8 @@ use crate::TimeSource;
 
 /// Result sent back to a request: `Err` carries the reason, for the logs.
 pub(crate) type Done = oneshot::Sender<Result<(), String>>;
+/// The receiving end of [`Done`].
+pub(crate) type Committed = oneshot::Receiver<Result<(), String>>;
 
 /// One engine command's writes.
 pub(crate) struct WriteRequest {
@@ -43,7 +45,7 @@ pub(crate) struct WriteRequest {
 }
 
 pub(crate) enum Msg {
-    Write(WriteRequest),
+    Write(Box<WriteRequest>),
     /// Answered once everything before it is durable; then the writer closes its connection
     /// and stops (graceful shutdown).
     Shutdown(oneshot::Sender<()>),
@@ -91,7 +93,7 @@ impl Writer {
                 match msg {
                     Msg::Write(r) => {
                         n += r.batch.events.len();
-                        reqs.push(r);
+                        reqs.push(*r);
                     }
                     Msg::Shutdown(tx) => stop = Some(tx),
                 }

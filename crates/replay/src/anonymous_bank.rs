@@ -5,8 +5,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 use chrono::NaiveDate;
+use switchboard_core::event::{MAX_EVENT_ID_LEN, MAX_PRIORITY};
+use switchboard_core::{
+    AgentId, CallType, EndReason, EventKind, ExternalCallId, IncomingEvent, QueueId,
+};
 
-use crate::{EndReason, EventPayload, ReplayError, ReplayEvent, Trace, TraceCall};
+use crate::{ReplayError, Trace, TraceCall};
 
 /// The Anonymous Bank service types, used as queue ids (`type` column): `PS` regular, `PE`
 /// regular in English, `IN` internet, `NE` stock exchange, `NW` prospective customer, `TT`
@@ -25,10 +29,13 @@ pub const SKIP_INVALID_UTF8: &str = "invalid_utf8";
 pub const SKIP_BAD_DATE: &str = "bad_date";
 /// Skip reason: a time of day needed by the mapping is not `H:MM:SS`.
 pub const SKIP_BAD_TIME: &str = "bad_time";
-/// Skip reason: `priority` is not a small non-negative integer (0–255).
+/// Skip reason: `priority` is not an integer from 0 to 100 (Switchboard's caller priorities).
 pub const SKIP_BAD_PRIORITY: &str = "bad_priority";
 /// Skip reason: `ser_time` is not a non-negative integer number of seconds.
 pub const SKIP_BAD_NUMBER: &str = "bad_number";
+/// Skip reason: the call id (`date/call_id/vru_entry`), the queue (`type`) or the agent
+/// (`server`) is not a valid Switchboard id (see `switchboard_core::ids`).
+pub const SKIP_BAD_ID: &str = "bad_id";
 /// Skip reason: `outcome` is not `AGENT`, `HANG` or `PHANTOM`.
 pub const SKIP_UNKNOWN_OUTCOME: &str = "unknown_outcome";
 
@@ -111,7 +118,7 @@ pub fn read_anonymous_bank<R: Read>(r: R) -> Result<Trace, ReplayError> {
     let cols = Columns::from_header(reader.byte_headers()?)?;
 
     let mut trace = Trace::default();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<ExternalCallId> = HashSet::new();
     let mut record = csv::ByteRecord::new();
     while reader.read_byte_record(&mut record)? {
         trace.rows += 1;
@@ -173,25 +180,33 @@ fn map_row(cols: &Columns, rec: &csv::ByteRecord) -> Result<Option<TraceCall>, &
     };
 
     let call_id = format!("{date_s}/{}/{entry_s}", field(cols.call_id)?);
+    let call_id = ExternalCallId::parse(&call_id).map_err(|_| SKIP_BAD_ID)?;
     let q_start = time(cols.q_start)?;
     let queued = q_start != 0;
 
-    let mut payloads: Vec<(i64, EventPayload)> = Vec::with_capacity(5);
-    payloads.push((
+    let mut kinds: Vec<(i64, EventKind)> = Vec::with_capacity(5);
+    kinds.push((
         at(entry),
-        EventPayload::CallInitiated {
-            call_type: "voice".to_string(),
+        EventKind::CallInitiated {
+            call_type: CallType::Voice,
+            queue_id: None,
+            from: None,
+            to: None,
+            priority: None,
         },
     ));
     if queued {
-        let priority: u8 = field(cols.priority)?
+        let priority: u32 = field(cols.priority)?
             .parse()
-            .map_err(|_| SKIP_BAD_PRIORITY)?;
-        payloads.push((
+            .ok()
+            .filter(|p| u64::from(*p) <= MAX_PRIORITY)
+            .ok_or(SKIP_BAD_PRIORITY)?;
+        let queue_id = QueueId::parse(field(cols.kind)?).map_err(|_| SKIP_BAD_ID)?;
+        kinds.push((
             at(q_start),
-            EventPayload::CallQueued {
-                queue_id: field(cols.kind)?.to_string(),
-                priority,
+            EventKind::CallQueued {
+                queue_id,
+                priority: Some(priority),
             },
         ));
     }
@@ -206,13 +221,20 @@ fn map_row(cols: &Columns, rec: &csv::ByteRecord) -> Result<Option<TraceCall>, &
         };
         let ser_time: u32 = field(cols.ser_time)?.parse().map_err(|_| SKIP_BAD_NUMBER)?;
         let answered = at(answer_tod);
-        let agent_id = field(cols.server)?.to_string();
-        payloads.push((answered, EventPayload::CallRouted { agent_id }));
-        payloads.push((answered, EventPayload::CallAnswered {}));
-        payloads.push((
+        let agent_id = AgentId::parse(field(cols.server)?).map_err(|_| SKIP_BAD_ID)?;
+        kinds.push((
+            answered,
+            EventKind::CallRouted {
+                agent_id,
+                routing_time: None,
+            },
+        ));
+        kinds.push((answered, EventKind::CallAnswered { wait_time: None }));
+        kinds.push((
             answered + i64::from(ser_time) * 1000,
-            EventPayload::CallEnded {
+            EventKind::CallEnded {
                 end_reason: EndReason::Completed,
+                duration: None,
             },
         ));
     } else {
@@ -221,22 +243,27 @@ fn map_row(cols: &Columns, rec: &csv::ByteRecord) -> Result<Option<TraceCall>, &
         } else {
             time(cols.vru_exit)?
         };
-        payloads.push((
+        kinds.push((
             at(end_tod),
-            EventPayload::CallEnded {
+            EventKind::CallEnded {
                 end_reason: EndReason::Abandoned,
+                duration: None,
             },
         ));
     }
 
-    let events = payloads
+    // The longest event id ("<call id>#4") must fit the server's limit too.
+    if call_id.as_str().len() + 2 > MAX_EVENT_ID_LEN {
+        return Err(SKIP_BAD_ID);
+    }
+    let events = kinds
         .into_iter()
         .enumerate()
-        .map(|(n, (timestamp_ms, payload))| ReplayEvent {
-            event_id: format!("{call_id}#{n}"),
+        .map(|(n, (timestamp, kind))| IncomingEvent {
+            event_id: Some(format!("{call_id}#{n}")),
             call_id: call_id.clone(),
-            timestamp_ms,
-            payload,
+            timestamp: Some(timestamp),
+            kind,
         })
         .collect();
     Ok(Some(TraceCall { call_id, events }))
@@ -262,6 +289,7 @@ fn parse_time_of_day(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::interleave;
+    use switchboard_core::format_rfc3339;
 
     const HEADER: &str = "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n";
 
@@ -275,7 +303,7 @@ mod tests {
         t.calls[0]
             .events
             .iter()
-            .map(|e| (e.event_type(), e.timestamp_rfc3339().unwrap()))
+            .map(|e| (e.kind.type_name(), format_rfc3339(e.timestamp.unwrap())))
             .collect()
     }
 
@@ -309,10 +337,10 @@ mod tests {
         let t = read("AA0204,43678,0,0,PS,1999-08-01,0:10:10,0:10:27,17,0:00:00,0:00:00,0,HANG,0:00:00,0:00:00,0,NO_SERVER\n");
         assert_eq!(t.rows, 1);
         let c = &t.calls[0];
-        assert_eq!(c.call_id, "1999-08-01/43678/0:10:10");
+        assert_eq!(c.call_id.as_str(), "1999-08-01/43678/0:10:10");
         for (n, e) in c.events.iter().enumerate() {
             assert_eq!(e.call_id, c.call_id);
-            assert_eq!(e.event_id, format!("1999-08-01/43678/0:10:10#{n}"));
+            assert_eq!(e.event_id, Some(format!("1999-08-01/43678/0:10:10#{n}")));
         }
         let json = serde_json::to_value(&c.events[0]).unwrap();
         assert_eq!(
@@ -338,9 +366,10 @@ mod tests {
             ])
         );
         assert_eq!(
-            t.calls[0].events[1].payload,
-            EventPayload::CallEnded {
-                end_reason: EndReason::Abandoned
+            t.calls[0].events[1].kind,
+            EventKind::CallEnded {
+                end_reason: EndReason::Abandoned,
+                duration: None
             }
         );
     }
@@ -358,16 +387,17 @@ mod tests {
         );
         let ev = &t.calls[0].events;
         assert_eq!(
-            ev[1].payload,
-            EventPayload::CallQueued {
-                queue_id: "NW".into(),
-                priority: 2
+            ev[1].kind,
+            EventKind::CallQueued {
+                queue_id: QueueId::parse("NW").unwrap(),
+                priority: Some(2)
             }
         );
         assert_eq!(
-            ev[2].payload,
-            EventPayload::CallEnded {
-                end_reason: EndReason::Abandoned
+            ev[2].kind,
+            EventKind::CallEnded {
+                end_reason: EndReason::Abandoned,
+                duration: None
             }
         );
     }
@@ -387,22 +417,24 @@ mod tests {
         );
         let ev = &t.calls[0].events;
         assert_eq!(
-            ev[1].payload,
-            EventPayload::CallQueued {
-                queue_id: "PS".into(),
-                priority: 1
+            ev[1].kind,
+            EventKind::CallQueued {
+                queue_id: QueueId::parse("PS").unwrap(),
+                priority: Some(1)
             }
         );
         assert_eq!(
-            ev[2].payload,
-            EventPayload::CallRouted {
-                agent_id: "MICHAL".into()
+            ev[2].kind,
+            EventKind::CallRouted {
+                agent_id: AgentId::parse("MICHAL").unwrap(),
+                routing_time: None
             }
         );
         assert_eq!(
-            ev[4].payload,
-            EventPayload::CallEnded {
-                end_reason: EndReason::Completed
+            ev[4].kind,
+            EventKind::CallEnded {
+                end_reason: EndReason::Completed,
+                duration: None
             }
         );
     }
@@ -434,9 +466,10 @@ mod tests {
             ])
         );
         assert_eq!(
-            t.calls[0].events[1].payload,
-            EventPayload::CallRouted {
-                agent_id: "NO_SERVER".into()
+            t.calls[0].events[1].kind,
+            EventKind::CallRouted {
+                agent_id: AgentId::parse("NO_SERVER").unwrap(),
+                routing_time: None
             }
         );
     }
@@ -529,9 +562,27 @@ mod tests {
         assert_eq!(t.calls.len() as u64 + t.skipped_count(), t.rows);
         // The first occurrence of a duplicated id wins.
         assert_eq!(
-            t.calls[0].events[1].timestamp_rfc3339().unwrap(),
+            format_rfc3339(t.calls[0].events[1].timestamp.unwrap()),
             "1999-08-01T08:00:10Z"
         );
+    }
+
+    #[test]
+    fn rows_the_server_would_refuse_are_skipped() {
+        let rows = concat!(
+            // priority above Switchboard's 100
+            "AA0101,1,0,101,PS,1999-08-01,8:00:00,8:00:10,10,8:00:10,8:00:20,10,HANG,0:00:00,0:00:00,0,NO_SERVER\n",
+            // agent id with a space
+            "AA0101,2,0,0,PS,1999-08-01,8:00:00,8:00:10,10,0:00:00,0:00:00,0,AGENT,8:00:10,8:00:20,10,A B\n",
+            // queue id with a space
+            "AA0101,3,0,1,P S,1999-08-01,8:00:00,8:00:10,10,8:00:10,8:00:20,10,HANG,0:00:00,0:00:00,0,NO_SERVER\n",
+            // call id with a space
+            "AA0101,4 4,0,0,PS,1999-08-01,8:00:00,8:00:10,10,0:00:00,0:00:00,0,HANG,0:00:00,0:00:00,0,NO_SERVER\n",
+        );
+        let t = read(rows);
+        assert!(t.calls.is_empty(), "{:?}", t.calls);
+        assert_eq!(t.skipped.get(SKIP_BAD_PRIORITY), Some(&1));
+        assert_eq!(t.skipped.get(SKIP_BAD_ID), Some(&3));
     }
 
     #[test]
@@ -565,7 +616,7 @@ mod tests {
         );
         let t = read(rows);
         let out = interleave(&t.calls);
-        let got: Vec<_> = out.iter().map(|e| e.event_id.as_str()).collect();
+        let got: Vec<_> = out.iter().map(|e| e.event_id.as_deref().unwrap()).collect();
         assert_eq!(
             got,
             [
@@ -598,13 +649,11 @@ mod tests {
         assert_eq!(t.skipped_count(), 199, "{:?}", t.skipped);
 
         for c in &t.calls {
-            assert_eq!(c.call_id.split('/').count(), 3, "{}", c.call_id);
+            assert_eq!(c.call_id.as_str().split('/').count(), 3, "{}", c.call_id);
             for e in &c.events {
-                if let EventPayload::CallQueued { queue_id, .. } = &e.payload {
-                    assert!(
-                        ANONYMOUS_BANK_QUEUES.contains(&queue_id.as_str()),
-                        "{queue_id}"
-                    );
+                if let EventKind::CallQueued { queue_id, .. } = &e.kind {
+                    let queue_id = queue_id.as_str();
+                    assert!(ANONYMOUS_BANK_QUEUES.contains(&queue_id), "{queue_id}");
                 }
             }
         }
@@ -613,15 +662,19 @@ mod tests {
         assert_eq!(out.len(), t.event_count());
         // Per-call order is kept, and every step back in time is a call's own backwards step.
         let mut next_index: std::collections::HashMap<&str, usize> = Default::default();
-        let mut prev: Option<&ReplayEvent> = None;
+        let mut prev: Option<&IncomingEvent> = None;
         let mut backwards_calls = HashSet::new();
         for e in &out {
             let n = next_index.entry(e.call_id.as_str()).or_insert(0);
-            assert_eq!(e.event_id, format!("{}#{n}", e.call_id));
+            assert_eq!(e.event_id, Some(format!("{}#{n}", e.call_id)));
             *n += 1;
             if let Some(p) = prev {
-                if e.timestamp_ms < p.timestamp_ms {
-                    assert_eq!(e.call_id, p.call_id, "{} after {}", e.event_id, p.event_id);
+                if e.timestamp < p.timestamp {
+                    assert_eq!(
+                        e.call_id, p.call_id,
+                        "{:?} after {:?}",
+                        e.event_id, p.event_id
+                    );
                     backwards_calls.insert(e.call_id.clone());
                 }
             }
@@ -629,5 +682,35 @@ mod tests {
         }
         // 11 non-PHANTOM rows in these 15 days have vru_exit before vru_entry.
         assert_eq!(backwards_calls.len(), 11, "{backwards_calls:?}");
+    }
+
+    /// The wire JSON of the whole real file, interleaved, is exactly what the replay sent
+    /// before it used `switchboard-core`'s events (its own `ReplayEvent` serializer): the
+    /// SHA-256 of one key-sorted JSON object per line was taken from that serializer.
+    #[test]
+    fn real_file_wire_json_is_unchanged() {
+        use sha2::Digest;
+        const PATH: &str = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv"
+        );
+        let file = std::fs::File::open(PATH).expect("data file");
+        let t = read_anonymous_bank(std::io::BufReader::new(file)).unwrap();
+        let mut h = sha2::Sha256::new();
+        let mut n = 0;
+        for e in interleave(&t.calls) {
+            // Key-sorted, whatever serde_json's `preserve_order` is in this build.
+            let sorted: BTreeMap<String, serde_json::Value> =
+                serde_json::from_value(serde_json::to_value(e).unwrap()).unwrap();
+            h.update(serde_json::to_string(&sorted).unwrap().as_bytes());
+            h.update(b"\n");
+            n += 1;
+        }
+        let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(n, 96_680);
+        assert_eq!(
+            hex,
+            "2dabff8593e02e8679baa9f0245e90cc4d9a6100a4c412ebce919b7c92bc8d63"
+        );
     }
 }

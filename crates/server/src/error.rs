@@ -4,8 +4,9 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use switchboard_core::Problem;
 use switchboard_engine::EngineError;
 use switchboard_store::StoreError;
 
@@ -181,23 +182,22 @@ impl ApiError {
         self
     }
 
-    /// The problem object.
+    /// The problem object, typed (as the batch answer carries it per event).
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: format!("urn:switchboard:problem:{}", self.slug),
+            title: Some(self.title.to_owned()),
+            status: Some(self.status.as_u16()),
+            detail: Some(self.detail.clone()),
+            field: self.field.clone(),
+            extra: self.extra.clone(),
+        }
+    }
+
+    /// The problem object as JSON.
     pub fn body(&self) -> Value {
-        let mut m = Map::new();
-        m.insert(
-            "type".into(),
-            json!(format!("urn:switchboard:problem:{}", self.slug)),
-        );
-        m.insert("title".into(), json!(self.title));
-        m.insert("status".into(), json!(self.status.as_u16()));
-        m.insert("detail".into(), json!(self.detail));
-        if let Some(f) = &self.field {
-            m.insert("field".into(), json!(f));
-        }
-        for (k, v) in &self.extra {
-            m.insert(k.clone(), v.clone());
-        }
-        Value::Object(m)
+        // A `Problem` is plain JSON data: serializing it cannot fail.
+        serde_json::to_value(self.problem()).unwrap_or_default()
     }
 }
 

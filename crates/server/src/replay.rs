@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
-use switchboard_replay::{ReplayError, ReplayEvent, Trace, ANONYMOUS_BANK_QUEUES};
+use serde::Serialize;
+use switchboard_core::{BatchResponse, IncomingEvent, Problem};
+use switchboard_replay::{ReplayError, Trace, ANONYMOUS_BANK_QUEUES};
 
 /// Default number of events per batch request.
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
@@ -398,7 +399,7 @@ async fn tenant_clock(
     client: &Client,
     required: bool,
 ) -> Result<Option<String>, ReplayClientError> {
-    #[derive(Deserialize)]
+    #[derive(serde::Deserialize)]
     struct Tenant {
         clock: String,
     }
@@ -448,43 +449,10 @@ fn json_bytes(v: &serde_json::Value) -> Result<Vec<u8>, ReplayClientError> {
     serde_json::to_vec(v).map_err(ReplayClientError::Encode)
 }
 
-/// `{"events": [...]}`, the batch request body.
+/// `{"events": [...]}`, the batch request body (core's events serialize to the wire JSON).
 #[derive(Serialize)]
 struct BatchBody<'a> {
-    events: &'a [&'a ReplayEvent],
-}
-
-/// The batch answer (`200`), as far as the client reads it.
-#[derive(Debug, Deserialize)]
-struct BatchResponse {
-    accepted: u64,
-    duplicates: u64,
-    rejected: u64,
-    #[serde(default)]
-    results: Vec<BatchResult>,
-}
-
-#[derive(Debug, Deserialize)]
-struct BatchResult {
-    index: usize,
-    status: u16,
-    #[serde(default)]
-    problem: Option<Problem>,
-}
-
-/// An RFC 9457 problem object (only the fields the client shows).
-#[derive(Debug, Default, Deserialize)]
-struct Problem {
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    detail: Option<String>,
-}
-
-impl Problem {
-    fn text(&self) -> Option<String> {
-        self.detail.clone().or_else(|| self.title.clone())
-    }
+    events: &'a [&'a IncomingEvent],
 }
 
 /// Running totals over batch answers.
@@ -498,10 +466,10 @@ struct Tally {
 
 impl Tally {
     /// Adds one batch answer; `offset` is the stream index of the batch's first event.
-    fn add(&mut self, resp: &BatchResponse, batch: &[&ReplayEvent], offset: usize) {
-        self.accepted += resp.accepted;
-        self.duplicates += resp.duplicates;
-        self.rejected += resp.rejected;
+    fn add(&mut self, resp: &BatchResponse, batch: &[&IncomingEvent], offset: usize) {
+        self.accepted += resp.accepted as u64;
+        self.duplicates += resp.duplicates as u64;
+        self.rejected += resp.rejected as u64;
         for r in &resp.results {
             if self.rejections.len() >= MAX_REJECTION_DETAILS {
                 break;
@@ -512,16 +480,17 @@ impl Tally {
             let event = batch.get(r.index);
             self.rejections.push(Rejection {
                 index: offset + r.index,
-                call_id: event.map(|e| e.call_id.clone()).unwrap_or_default(),
+                call_id: event.map(|e| e.call_id.to_string()).unwrap_or_default(),
                 event_type: event
-                    .map(|e| e.event_type().to_string())
+                    .map(|e| e.kind.type_name().to_string())
                     .unwrap_or_default(),
                 status: r.status,
                 detail: r
                     .problem
                     .as_ref()
                     .and_then(Problem::text)
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
+                    .to_string(),
             });
         }
     }
@@ -561,7 +530,7 @@ impl Answer {
 fn body_excerpt(body: &[u8]) -> String {
     if let Ok(problem) = serde_json::from_slice::<Problem>(body) {
         if let Some(text) = problem.text() {
-            return text;
+            return text.to_string();
         }
     }
     let text = String::from_utf8_lossy(body);
@@ -679,7 +648,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_replay::EventPayload;
+    use switchboard_core::{BatchItem, EventKind, ExternalCallId};
 
     fn ms(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&m| Duration::from_millis(m)).collect()
@@ -717,15 +686,15 @@ mod tests {
 
     #[test]
     fn tally_counts_and_keeps_first_rejections() {
-        let events: Vec<ReplayEvent> = (0..12)
-            .map(|n| ReplayEvent {
-                event_id: format!("c{n}#0"),
-                call_id: format!("c{n}"),
-                timestamp_ms: 0,
-                payload: EventPayload::CallAnswered {},
+        let events: Vec<IncomingEvent> = (0..12)
+            .map(|n| IncomingEvent {
+                event_id: Some(format!("c{n}#0")),
+                call_id: ExternalCallId::parse(&format!("c{n}")).unwrap(),
+                timestamp: Some(0),
+                kind: EventKind::CallAnswered { wait_time: None },
             })
             .collect();
-        let batch: Vec<&ReplayEvent> = events.iter().collect();
+        let batch: Vec<&IncomingEvent> = events.iter().collect();
         let body = serde_json::json!({
             "accepted": 1, "duplicates": 1, "rejected": 10,
             "results": [
@@ -735,14 +704,11 @@ mod tests {
         });
         let mut resp: BatchResponse = serde_json::from_value(body).unwrap();
         for i in 2..12 {
-            resp.results.push(BatchResult {
-                index: i,
-                status: 409,
-                problem: Some(Problem {
-                    title: Some("Conflict".into()),
-                    detail: (i % 2 == 0).then(|| format!("bad {i}")),
-                }),
-            });
+            let mut problem: Problem =
+                serde_json::from_value(serde_json::json!({"title": "Conflict", "status": 409}))
+                    .unwrap();
+            problem.detail = (i % 2 == 0).then(|| format!("bad {i}"));
+            resp.results.push(BatchItem::refused(i, problem));
         }
         let mut tally = Tally::default();
         tally.add(&resp, &batch, 1000);

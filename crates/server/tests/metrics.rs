@@ -62,6 +62,9 @@ async fn await_gauge(app: &TestApp, name: &str, want: f64) {
 async fn metrics_count_requests_events_commits_calls_and_subscribers() {
     let app = TestApp::spawn().await;
     app.queue(json!({ "id": "q1" })).await;
+    // The events are stamped in the past: on the live clock their SLA timers would fire at
+    // once and add events of their own.
+    app.clock("event_time").await;
     let before = scrape(&app).await;
 
     // Single events: accepted, duplicate, invalid (422), out of state (409).

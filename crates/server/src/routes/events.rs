@@ -4,69 +4,18 @@
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
-use switchboard_core::{IncomingEvent, MAX_BATCH};
+use switchboard_core::{BatchItem, BatchResponse, EventParseError, IncomingEvent, MAX_BATCH};
 use switchboard_engine::{EngineError, Outcome};
 
 use crate::app::AppState;
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::extract::{body_bytes, parse_json};
+use crate::extract::{body_bytes, parse_json, parse_strict};
 use crate::metrics::count_event;
-
-/// A call event as telephony sends it (the lifecycle brief): `type`, `call_id`, optional
-/// `event_id` (idempotency key, unique within the call), optional `timestamp` (RFC 3339; default
-/// now), and the payload fields of its type:
-/// `call_initiated {call_type: voice|video, queue_id?, from?, to?, priority?}`,
-/// `call_queued {queue_id, priority?}`, `call_routed {agent_id, routing_time?}`,
-/// `call_answered {wait_time?}`, `call_hold {hold_duration?}`, `call_resumed`,
-/// `call_transferred {queue_id | agent_id}`,
-/// `call_ended {end_reason: completed|abandoned|failed, duration?}`. Client durations are in
-/// seconds and recorded as given; Switchboard computes wait/talk/hold from timestamps.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct EventBody {
-    /// `call_initiated`, `call_queued`, `call_routed`, `call_answered`, `call_hold`,
-    /// `call_resumed`, `call_transferred` or `call_ended`.
-    #[schema(example = "call_initiated")]
-    pub r#type: String,
-    /// The client's id for the call (CallSid, PBX uniqueid): 1–128 of letters, digits and
-    /// `. _ - : / # @ +`.
-    #[schema(example = "CA42")]
-    pub call_id: String,
-    /// Idempotency key, 1–128 characters, unique within the call: a second delivery changes
-    /// nothing and answers 200 with `duplicate`.
-    pub event_id: Option<String>,
-    /// Event time, RFC 3339 (any offset); default now (the server's clock).
-    pub timestamp: Option<String>,
-    /// `call_initiated`: `voice` (default) or `video`.
-    pub call_type: Option<String>,
-    /// `call_initiated` (optional), `call_queued`, `call_transferred`: the queue to enter
-    /// (1–64 of `A-Z a-z 0-9 . _ -`).
-    pub queue_id: Option<String>,
-    /// `call_routed`, `call_transferred`: the agent (1–128 of letters, digits and
-    /// `. _ - : / # @ +`).
-    pub agent_id: Option<String>,
-    /// `call_initiated`: caller, E.164 recommended (SIP URIs and `anonymous` kept as given);
-    /// at most 256 characters.
-    pub from: Option<String>,
-    /// `call_initiated`: called number (the DID), as given; at most 256 characters.
-    pub to: Option<String>,
-    /// `call_initiated`, `call_queued`: caller priority 0–100, higher first (default 0).
-    pub priority: Option<u32>,
-    /// `call_ended`: `completed`, `abandoned` or `failed`.
-    pub end_reason: Option<String>,
-    /// `call_routed`: client-measured routing time, seconds; recorded as given.
-    pub routing_time: Option<f64>,
-    /// `call_answered`: client-measured wait, seconds; recorded as given.
-    pub wait_time: Option<f64>,
-    /// `call_hold`: client-measured hold duration, seconds; recorded as given.
-    pub hold_duration: Option<f64>,
-    /// `call_ended`: client-measured call duration, seconds; recorded as given.
-    pub duration: Option<f64>,
-}
 
 /// An accepted event.
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,26 +44,25 @@ impl From<Outcome> for EventResult {
     }
 }
 
-/// `POST /api/v1/events/batch` body.
+/// `POST /api/v1/events/batch` body: `{"events": [...]}` and nothing else.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    /// 1 to 1000 events, applied in order.
-    pub events: Vec<EventBody>,
+    /// 1 to 1000 events, applied in order. Each is checked on its own: a refused event gets
+    /// its own `problem` in the answer and the others are still applied.
+    #[schema(value_type = Vec<IncomingEvent>, min_items = 1, max_items = 1000)]
+    pub events: Vec<EventSlot>,
 }
 
-/// Per-event answers of a batch, in input order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchResult {
-    /// Events applied (status 201).
-    pub accepted: usize,
-    /// Events whose `event_id` had already been applied (status 200; nothing changed).
-    pub duplicates: usize,
-    /// Events refused; their results carry a `problem`.
-    pub rejected: usize,
-    /// `{index, status, seq?, call_id?, call_uuid?, call_status?, duplicate?, problem?}`; `status`
-    /// is the HTTP status the event would have had alone (201, 200 for a duplicate, 4xx).
-    #[schema(value_type = Vec<Object>)]
-    pub results: Vec<Value>,
+/// One element of a batch's `events`: the validated event, or why it is not one (its field
+/// named within the event, e.g. `queue_id`).
+#[derive(Debug)]
+pub struct EventSlot(pub Result<IncomingEvent, EventParseError>);
+
+impl<'de> Deserialize<'de> for EventSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(|v| EventSlot(IncomingEvent::from_value(v)))
+    }
 }
 
 fn status_of(o: &Outcome) -> StatusCode {
@@ -127,11 +75,12 @@ fn status_of(o: &Outcome) -> StatusCode {
 
 /// Ingests one event; answers once it is durable.
 #[utoipa::path(post, path = "/api/v1/events", operation_id = "postEvent", tag = "events",
-    request_body = EventBody,
+    request_body = IncomingEvent,
     responses(
         (status = 201, description = "Applied", body = EventResult),
         (status = 200, description = "Duplicate of an event_id already applied", body = EventResult),
-        (status = 400, description = "Malformed JSON"), (status = 401, description = "Missing or invalid key"),
+        (status = 400, description = "Malformed JSON, data after the first value, or a repeated key"),
+        (status = 401, description = "Missing or invalid key"),
         (status = 404, description = "Unknown call"), (status = 409, description = "Does not fit the call's state"),
         (status = 413, description = "Body over 1 MiB"), (status = 422, description = "Invalid field"),
         (status = 503, description = "Not durable; retry with the same event_id")),
@@ -153,8 +102,9 @@ async fn one_event(
     req: Request,
 ) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     let bytes = body_bytes(req, &()).await?;
-    let v: Value = parse_json(&bytes)?;
-    let ev = IncomingEvent::from_json(&v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
+    // Strict JSON first (400s), then the event's own rules (422s naming the field).
+    let v = parse_strict(&bytes)?;
+    let ev = IncomingEvent::from_value(v).map_err(|e| ApiError::invalid(&e.field, e.message))?;
     let r = s
         .engine
         .submit(auth.tenant_id, vec![ev])
@@ -172,23 +122,21 @@ async fn one_event(
 #[utoipa::path(post, path = "/api/v1/events/batch", operation_id = "postEventBatch", tag = "events",
     request_body = BatchBody,
     responses(
-        (status = 200, description = "Per-event results", body = BatchResult),
-        (status = 400, description = "Malformed JSON"), (status = 401, description = "Missing or invalid key"),
-        (status = 413, description = "Over 1000 events or 1 MiB"), (status = 422, description = "No `events` array")),
+        (status = 200, description = "Per-event results", body = BatchResponse),
+        (status = 400, description = "Malformed JSON, data after the first value, or a repeated key"),
+        (status = 401, description = "Missing or invalid key"),
+        (status = 413, description = "Over 1000 events or 1 MiB"),
+        (status = 422, description = "No `events` array, or a field besides `events`")),
     security(("api_key" = [])))]
 pub async fn post_batch(
     State(s): State<AppState>,
     auth: Auth,
     req: Request,
-) -> Result<Json<BatchResult>, ApiError> {
+) -> Result<Json<BatchResponse>, ApiError> {
     auth.require("events:write")?;
     let bytes = body_bytes(req, &()).await?;
-    let body: Value = parse_json(&bytes)?;
-    let events = match body.get("events") {
-        Some(Value::Array(a)) => a,
-        Some(_) => return Err(ApiError::invalid("events", "must be an array of events")),
-        None => return Err(ApiError::invalid("events", "is required")),
-    };
+    let body: BatchBody = parse_json(&bytes)?;
+    let events = body.events;
     if events.is_empty() {
         return Err(ApiError::invalid("events", "must hold at least one event"));
     }
@@ -199,11 +147,11 @@ pub async fn post_batch(
         ))
         .with_field("events"));
     }
-    let mut results: Vec<Option<Value>> = vec![None; events.len()];
+    let mut results: Vec<Option<BatchItem>> = vec![None; events.len()];
     let mut valid = Vec::with_capacity(events.len());
     let mut index = Vec::with_capacity(events.len());
-    for (i, v) in events.iter().enumerate() {
-        match IncomingEvent::from_json(v) {
+    for (i, slot) in events.into_iter().enumerate() {
+        match slot.0 {
             Ok(ev) => {
                 valid.push(ev);
                 index.push(i);
@@ -214,11 +162,11 @@ pub async fn post_batch(
                 } else {
                     format!("events[{i}].{}", e.field)
                 };
-                results[i] = Some(problem_entry(i, ApiError::invalid(&field, e.message)));
+                let p = ApiError::invalid(&field, e.message);
+                results[i] = Some(BatchItem::refused(i, p.problem()));
             }
         }
     }
-    let (mut accepted, mut duplicates) = (0, 0);
     for (r, i) in s
         .engine
         .submit(auth.tenant_id, valid)
@@ -227,44 +175,42 @@ pub async fn post_batch(
         .zip(index)
     {
         results[i] = Some(match r {
-            Ok(o) => {
-                if o.duplicate {
-                    duplicates += 1
-                } else {
-                    accepted += 1
-                }
-                json!({"index": i, "status": status_of(&o).as_u16(), "seq": o.seq, "call_id": o.call_id,
-                       "call_uuid": o.call_uuid, "call_status": o.status.as_str(), "duplicate": o.duplicate})
-            }
+            Ok(o) => BatchItem {
+                index: i,
+                status: status_of(&o).as_u16(),
+                seq: Some(o.seq),
+                call_id: Some(o.call_id),
+                call_uuid: Some(o.call_uuid),
+                call_status: Some(o.status),
+                duplicate: Some(o.duplicate),
+                problem: None,
+            },
             Err(e) => {
                 // Name the field within the batch, as parse errors do.
                 let mut p: ApiError = e.into();
                 if let Some(f) = p.field.take() {
                     p = p.with_field(format!("events[{i}].{f}"));
                 }
-                problem_entry(i, p)
+                BatchItem::refused(i, p.problem())
             }
         });
     }
-    let results: Vec<Value> = results
+    let results = results
         .into_iter()
-        .map(|r| r.unwrap_or(Value::Null))
+        .enumerate()
+        .map(|(i, r)| {
+            // The engine answers every event it is given; should it not, say so honestly.
+            r.unwrap_or_else(|| {
+                BatchItem::refused(
+                    i,
+                    ApiError::unavailable("no result for this event").problem(),
+                )
+            })
+        })
         .collect();
-    let rejected = results.len() - accepted - duplicates;
+    let results: Vec<BatchItem> = results;
     for r in &results {
-        let status = r["status"]
-            .as_u64()
-            .and_then(|n| StatusCode::from_u16(n as u16).ok());
-        count_event(status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+        count_event(StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     }
-    Ok(Json(BatchResult {
-        accepted,
-        duplicates,
-        rejected,
-        results,
-    }))
-}
-
-fn problem_entry(i: usize, e: ApiError) -> Value {
-    json!({"index": i, "status": e.status.as_u16(), "problem": e.body()})
+    Ok(Json(BatchResponse::new(results)))
 }

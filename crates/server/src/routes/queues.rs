@@ -103,6 +103,10 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     if name.trim().is_empty() || name.len() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
+    // PostgreSQL cannot store U+0000 in `text`: refuse it here rather than fail the write.
+    if name.contains('\0') {
+        return Err(ApiError::invalid("name", "must not contain U+0000 (NUL)"));
+    }
     Ok(())
 }
 
