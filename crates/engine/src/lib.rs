@@ -28,6 +28,7 @@
 mod bus;
 mod clock;
 mod registry;
+pub mod rules;
 mod tenant;
 mod writer;
 

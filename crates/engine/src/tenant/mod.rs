@@ -11,31 +11,34 @@
 //! On the `live` clock the remaining timers fire by wall clock ([`TenantState::fire_due`]).
 //! Engine-made events carry their timer's deadline as timestamp.
 //!
-//! ## Rules (DESIGN.md "Business rules", per queue)
-//! - queue entry arms the SLA timer (`sla_threshold_s`): fires `sla_breached` if still unanswered;
-//! - `call_routed` arms the ring timer (`ring_timeout_s`): fires `call_retransfer` back to the
-//!   queue and counts a miss for the agent; at `max_no_answer` consecutive misses the agent is
-//!   put on break (FreeSWITCH mod_callcenter's max-no-answer);
-//! - answer after waiting more than `sla_threshold_s`: alert `long_wait`;
-//! - `call_hold` arms the hold timer (`hold_max_s`): fires `long_hold`;
-//! - end of an answered call with talk under `short_call_s`: `call_flagged` `review`;
-//! - end of an answered call with reason `completed`: `survey_requested` (when enabled).
+//! ## Parts
+//! The rules are pure functions ([`crate::rules`]); this state applies their effects to its
+//! parts: the calls in memory, the [`queues`] (settings and waiting calls in service order),
+//! the [`agents`] (miss counts) and the [`timers`] (deadline order).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod agents;
+mod queues;
+mod timers;
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use switchboard_core::{
-    AgentId, Call, CallFlag, CallStatus, Clock, EndReason, EventKind, IncomingEvent, QueueSettings,
-    TransferTarget,
+    AgentId, Call, CallStatus, Clock, EventKind, IncomingEvent, QueueSettings, TransferTarget,
 };
 use switchboard_store::{
     AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, QueueRecord, Tenant, TenantHead,
     WriteBatch,
 };
 
+use crate::rules::{self, TimerKind};
 use crate::EngineError;
+use agents::Agents;
+use queues::{Queues, WaitKey};
+use timers::Timers;
 
 /// Most ended calls kept in memory (answering late duplicates without a query).
 const ENDED_KEPT: usize = 10_000;
@@ -58,13 +61,6 @@ pub struct Outcome {
     pub duplicate: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKind {
-    Sla,
-    Ring,
-    Hold,
-}
-
 struct CallEntry {
     call: Call,
     last_seq: i64,
@@ -73,9 +69,23 @@ struct CallEntry {
     sla_deadline: Option<i64>,
     ring_deadline: Option<i64>,
     hold_deadline: Option<i64>,
+    /// Its place among its queue's waiting calls, while `waiting`.
+    seat: Option<(String, WaitKey)>,
 }
 
 impl CallEntry {
+    fn new(call: Call) -> Self {
+        CallEntry {
+            call,
+            last_seq: 0,
+            event_ids: HashMap::new(),
+            sla_deadline: None,
+            ring_deadline: None,
+            hold_deadline: None,
+            seat: None,
+        }
+    }
+
     fn deadline(&mut self, k: TimerKind) -> &mut Option<i64> {
         match k {
             TimerKind::Sla => &mut self.sla_deadline,
@@ -85,11 +95,16 @@ impl CallEntry {
     }
 }
 
-#[derive(Default)]
-struct AgentState {
-    /// Consecutive offers not answered.
-    missed: u32,
-    on_break: bool,
+/// Where a call waits: its queue and its key there, when it is `waiting`.
+fn seat_of(key: &Arc<str>, c: &Call) -> Option<(String, WaitKey)> {
+    if c.status != CallStatus::Waiting {
+        return None;
+    }
+    let q = c.queue_id.as_ref()?;
+    Some((
+        q.as_str().to_owned(),
+        (Reverse(c.priority), c.state_since, key.clone()),
+    ))
 }
 
 /// Events, alerts and touched calls of one request, turned into a [`WriteBatch`] by
@@ -129,13 +144,12 @@ pub struct TenantState {
     /// Largest event timestamp seen (epoch ms); the `event_time` clock.
     watermark: i64,
     last_seq: i64,
-    queues: HashMap<String, QueueRecord>,
+    queues: Queues,
     calls: HashMap<Arc<str>, CallEntry>,
     /// Ended calls in the order they ended, with the wall-clock time they ended at.
     ended: VecDeque<(Arc<str>, i64)>,
-    agents: HashMap<String, AgentState>,
-    /// (deadline, kind, call). An entry is stale when the call's deadline no longer matches.
-    timers: BTreeSet<(i64, TimerKind, Arc<str>)>,
+    agents: Agents,
+    timers: Timers,
 }
 
 impl TenantState {
@@ -149,22 +163,32 @@ impl TenantState {
             epoch,
             watermark: t.watermark.unwrap_or(i64::MIN),
             last_seq: t.last_seq,
-            queues: HashMap::new(),
+            queues: Queues::default(),
             calls: HashMap::new(),
             ended: VecDeque::new(),
-            agents: HashMap::new(),
-            timers: BTreeSet::new(),
+            agents: Agents::default(),
+            timers: Timers::default(),
         }
     }
 
     /// Sets a queue (loaded from the store, or changed by a command).
     pub fn put_queue(&mut self, q: QueueRecord) {
-        self.queues.insert(q.id.clone(), q);
+        self.queues.put(q);
     }
 
     /// A queue as the engine knows it.
     pub fn queue(&self, id: &str) -> Option<&QueueRecord> {
         self.queues.get(id)
+    }
+
+    /// The queue's waiting calls (client call ids) in service order: higher priority first,
+    /// then longest waiting.
+    pub fn waiting(&self, queue_id: &str) -> Vec<String> {
+        self.queues
+            .waiting(queue_id)
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// The tenant's last sequence number and its `event_time` watermark (epoch ms; `None`
@@ -193,13 +217,7 @@ impl TenantState {
 
     /// Sets an agent's no-answer state read from the store.
     pub fn put_agent(&mut self, a: AgentRow) {
-        self.agents.insert(
-            a.agent_id,
-            AgentState {
-                missed: a.missed,
-                on_break: a.on_break,
-            },
-        );
+        self.agents.put(a);
     }
 
     /// Puts a call read from the store back in memory with the timers it had armed.
@@ -211,25 +229,23 @@ impl TenantState {
             .filter_map(|(id, seq, st)| Some((id, (seq, CallStatus::parse(&st)?))))
             .collect();
         let ended = l.row.call.status == CallStatus::Ended;
-        let entry = CallEntry {
-            last_seq: l.row.last_seq,
-            event_ids,
-            // Exactly the timers that were armed, with their deadlines: settings changed since
-            // do not re-time them (a restart changes no outcome).
-            sla_deadline: l.row.sla_deadline,
-            ring_deadline: l.row.ring_deadline,
-            hold_deadline: l.row.hold_deadline,
-            call: l.row.call,
-        };
+        let mut entry = CallEntry::new(l.row.call);
+        entry.last_seq = l.row.last_seq;
+        entry.event_ids = event_ids;
+        // Exactly the timers that were armed, with their deadlines: settings changed since do
+        // not re-time them (a restart changes no outcome).
         for (k, d) in [
-            (TimerKind::Sla, entry.sla_deadline),
-            (TimerKind::Ring, entry.ring_deadline),
-            (TimerKind::Hold, entry.hold_deadline),
+            (TimerKind::Sla, l.row.sla_deadline),
+            (TimerKind::Ring, l.row.ring_deadline),
+            (TimerKind::Hold, l.row.hold_deadline),
         ] {
             if let Some(d) = d {
-                self.timers.insert((d, k, key.clone()));
+                *entry.deadline(k) = Some(d);
+                self.timers.arm(&key, k, None, d);
             }
         }
+        entry.seat = seat_of(&key, &entry.call);
+        self.queues.reseat(None, entry.seat.clone());
         if ended {
             // Read back from the store: already committed, evictable at once.
             self.ended.push_back((key.clone(), i64::MIN));
@@ -247,11 +263,10 @@ impl TenantState {
     }
 
     /// The earliest armed timer's deadline (epoch ms) when the tenant runs on the `live`
-    /// clock: when the timer task must visit it next. Stale entries may make it early, never
-    /// late.
+    /// clock: when the timer task must visit it next.
     pub fn next_live_deadline(&self) -> Option<i64> {
         match self.clock {
-            Clock::Live => self.timers.first().map(|t| t.0),
+            Clock::Live => self.timers.next(),
             Clock::EventTime => None,
         }
     }
@@ -315,7 +330,7 @@ impl TenantState {
             _ => None,
         };
         if let Some(q) = queue {
-            if !self.queues.contains_key(q.as_str()) {
+            if !self.queues.contains(q.as_str()) {
                 return Err(EngineError::UnknownQueue(q.as_str().to_owned()));
             }
         }
@@ -337,17 +352,7 @@ impl TenantState {
             .is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
-            self.calls.insert(
-                key.clone(),
-                CallEntry {
-                    call,
-                    last_seq: 0,
-                    event_ids: HashMap::new(),
-                    sla_deadline: None,
-                    ring_deadline: None,
-                    hold_deadline: None,
-                },
-            );
+            self.calls.insert(key.clone(), CallEntry::new(call));
             self.record(&key, &ev.kind, ts, ev.event_id, out)
         } else {
             // A timer may have changed the state (e.g. ring timeout before this answer).
@@ -377,11 +382,7 @@ impl TenantState {
 
     /// Fires every timer with deadline strictly before `t`, in deadline order.
     fn fire_before(&mut self, t: i64, out: &mut Pending) {
-        while let Some(first) = self.timers.first() {
-            if first.0 >= t {
-                break;
-            }
-            let (deadline, kind, key) = self.timers.pop_first().expect("checked");
+        while let Some((deadline, kind, key)) = self.timers.pop_before(t) {
             self.fire(&key, kind, deadline, out);
         }
     }
@@ -391,61 +392,44 @@ impl TenantState {
             let Some(entry) = self.calls.get_mut(key) else {
                 return;
             };
-            let due = [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold]
+            let due = TimerKind::ALL
                 .into_iter()
                 .filter_map(|k| entry.deadline(k).filter(|d| *d < t).map(|d| (d, k)))
                 .min();
             let Some((d, k)) = due else { return };
-            self.timers.remove(&(d, k, key.clone()));
+            self.timers.disarm(key, k, Some(d));
             self.fire(key, k, d, out);
         }
     }
 
+    /// A timer came due: the rules say what it makes, if anything.
     fn fire(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64, out: &mut Pending) {
         let Some(entry) = self.calls.get_mut(key) else {
             return;
         };
         if *entry.deadline(kind) != Some(deadline) {
-            return; // stale: cancelled or re-armed
+            return; // cancelled or re-armed
         }
         *entry.deadline(kind) = None;
         let c = &self.calls[key].call;
         let s = self.settings_of(c);
-        let ev = match kind {
-            TimerKind::Sla if c.answered_at.is_none() && c.status != CallStatus::Ended => {
-                EventKind::SlaBreached {
-                    queue_id: c
-                        .queue_id
-                        .clone()
-                        .or(c.first_queue_id.clone())
-                        .expect("armed on queue entry"),
-                    // The threshold frozen when the timer was armed at queue entry.
-                    threshold_s: c
-                        .sla_threshold_s
-                        .unwrap_or_else(|| secs(deadline - c.queued_at.unwrap_or(deadline))),
-                }
-            }
-            TimerKind::Ring if c.status == CallStatus::Ringing => {
-                let agent = c.agent_id.clone().expect("ringing has an agent");
-                out.agents.push(agent.as_str().to_owned());
-                let a = self.agents.entry(agent.as_str().to_owned()).or_default();
-                a.missed += 1;
-                if s.max_no_answer > 0 && a.missed >= s.max_no_answer {
-                    a.on_break = true;
-                }
-                EventKind::CallRetransfer {
-                    agent_id: agent,
-                    missed: a.missed,
-                    agent_on_break: a.on_break,
-                }
-            }
-            TimerKind::Hold if c.status == CallStatus::OnHold => EventKind::LongHold {
-                // Armed at the start of the hold for the hold_max_s then in force.
-                hold_s: (deadline - c.state_since).max(0) as f64 / 1000.0,
-                threshold_s: secs(deadline - c.state_since),
-            },
-            _ => return,
+        let missed = c
+            .agent_id
+            .as_ref()
+            .map_or(0, |a| self.agents.missed(a.as_str()));
+        let Some(ev) = rules::on_timer(c, kind, deadline, &s, missed) else {
+            return;
         };
+        if let EventKind::CallRetransfer {
+            agent_id,
+            missed,
+            agent_on_break,
+        } = &ev
+        {
+            self.agents
+                .record_miss(agent_id.as_str(), *missed, *agent_on_break);
+            out.agents.push(agent_id.as_str().to_owned());
+        }
         self.emit(key, ev, deadline, None, out);
     }
 
@@ -506,23 +490,28 @@ impl TenantState {
         if out.touched.last() != Some(key) {
             out.touched.push(key.clone());
         }
+        // Keep the call's place among its queue's waiting calls in step with its state.
+        let seat = seat_of(key, &entry.call);
+        if seat != entry.seat {
+            let old = std::mem::replace(&mut entry.seat, seat.clone());
+            self.queues.reseat(old, seat);
+        }
         seq
     }
 
     fn arm(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64) {
         let entry = self.calls.get_mut(key).expect("arm on a known call");
-        *entry.deadline(kind) = Some(deadline);
-        self.timers.insert((deadline, kind, key.clone()));
+        let previous = entry.deadline(kind).replace(deadline);
+        self.timers.arm(key, kind, previous, deadline);
     }
 
     fn disarm(&mut self, key: &Arc<str>, kind: TimerKind) {
         let entry = self.calls.get_mut(key).expect("disarm on a known call");
-        if let Some(d) = entry.deadline(kind).take() {
-            self.timers.remove(&(d, kind, key.clone()));
-        }
+        let previous = entry.deadline(kind).take();
+        self.timers.disarm(key, kind, previous);
     }
 
-    /// The rules that follow an applied client event.
+    /// Applies the rules' effects after a client event.
     fn after(
         &mut self,
         key: &Arc<str>,
@@ -531,91 +520,40 @@ impl TenantState {
         answered_before: bool,
         out: &mut Pending,
     ) {
-        let c = self.calls[key].call.clone();
-        let s = self.settings_of(&c);
-        match kind {
-            EventKind::CallInitiated { .. }
-            | EventKind::CallQueued { .. }
-            | EventKind::CallTransferred {
-                target: TransferTarget::Queue(_),
-            } => {
-                self.disarm(key, TimerKind::Ring);
-                self.disarm(key, TimerKind::Hold);
-                if c.queued_at == Some(ts) && c.sla_threshold_s.is_none() {
-                    // Frozen at the first queue entry: one threshold judges this call everywhere.
-                    let entry = self.calls.get_mut(key).expect("applied");
-                    entry.call.sla_threshold_s = Some(s.sla_threshold_s);
-                }
-                let entry = &self.calls[key];
-                // Armed once, at the first queue entry, while unanswered.
-                if let (Some(q), None, None) = (c.queued_at, c.answered_at, entry.sla_deadline) {
-                    if q == ts
-                        && !c.flags.contains(CallFlag::SlaBreached)
-                        && c.first_queue_id == c.queue_id
-                    {
-                        self.arm(key, TimerKind::Sla, q + ms(s.sla_threshold_s));
-                    }
-                }
+        let entry = &self.calls[key];
+        let c = &entry.call;
+        let s = self.settings_of(c);
+        let fx = rules::after_event(
+            c,
+            kind,
+            ts,
+            &s,
+            answered_before,
+            entry.sla_deadline.is_some(),
+        );
+        if let Some(t) = fx.freeze_sla_threshold_s {
+            self.calls
+                .get_mut(key)
+                .expect("applied")
+                .call
+                .sla_threshold_s = Some(t);
+        }
+        for k in fx.disarm {
+            self.disarm(key, k);
+        }
+        for (k, d) in fx.arm {
+            self.arm(key, k, d);
+        }
+        if let Some(agent) = fx.answered_by {
+            if self.agents.answered(agent.as_str()) {
+                out.agents.push(agent.as_str().to_owned());
             }
-            EventKind::CallRouted { .. }
-            | EventKind::CallTransferred {
-                target: TransferTarget::Agent(_),
-            } => {
-                self.disarm(key, TimerKind::Hold);
-                self.arm(key, TimerKind::Ring, ts + ms(s.ring_timeout_s));
-            }
-            EventKind::CallAnswered { .. } => {
-                self.disarm(key, TimerKind::Ring);
-                self.disarm(key, TimerKind::Sla);
-                if let Some(agent) = &c.agent_id {
-                    if let Some(a) = self.agents.get_mut(agent.as_str()) {
-                        if a.missed > 0 || a.on_break {
-                            a.missed = 0;
-                            a.on_break = false;
-                            out.agents.push(agent.as_str().to_owned());
-                        }
-                    }
-                }
-                if let (false, Some(wait)) = (answered_before, c.wait_ms) {
-                    let threshold_s = c.sla_threshold_s.unwrap_or(s.sla_threshold_s);
-                    if wait > ms(threshold_s) {
-                        let ev = EventKind::LongWait {
-                            queue_id: c.queue_id.clone(),
-                            wait_s: wait as f64 / 1000.0,
-                            threshold_s,
-                        };
-                        self.emit(key, ev, ts, None, out);
-                    }
-                }
-            }
-            // From the hold's start as the call counts it (`state_since`, which a backwards
-            // timestamp does not move back), so `hold_s` in `long_hold` is exact.
-            EventKind::CallHold { .. } => {
-                self.arm(key, TimerKind::Hold, c.state_since + ms(s.hold_max_s))
-            }
-            EventKind::CallResumed => self.disarm(key, TimerKind::Hold),
-            EventKind::CallEnded { end_reason, .. } => {
-                for k in [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold] {
-                    self.disarm(key, k);
-                }
-                if c.was_answered() {
-                    if s.short_call_s > 0 && c.talk_ms < ms(s.short_call_s) {
-                        let ev = EventKind::CallFlagged {
-                            flag: CallFlag::Review,
-                            talk_s: c.talk_ms as f64 / 1000.0,
-                        };
-                        self.emit(key, ev, ts, None, out);
-                    }
-                    if *end_reason == EndReason::Completed && s.survey_enabled {
-                        let ev = EventKind::SurveyRequested {
-                            agent_id: c.agent_id.clone(),
-                        };
-                        self.emit(key, ev, ts, None, out);
-                    }
-                }
-                self.ended.push_back((key.clone(), out.now));
-            }
-            _ => {}
+        }
+        for ev in fx.emit {
+            self.emit(key, ev, ts, None, out);
+        }
+        if matches!(kind, EventKind::CallEnded { .. }) {
+            self.ended.push_back((key.clone(), out.now));
         }
     }
 
@@ -644,14 +582,7 @@ impl TenantState {
         agent_ids.dedup();
         let agents = agent_ids
             .into_iter()
-            .filter_map(|id| {
-                let a = self.agents.get(&id)?;
-                Some(AgentRow {
-                    agent_id: id,
-                    missed: a.missed,
-                    on_break: a.on_break,
-                })
-            })
+            .filter_map(|id| self.agents.row(&id))
             .collect();
         while let Some((k, ended_at)) = self.ended.front() {
             let expired =
@@ -684,16 +615,6 @@ impl TenantState {
 
     /// The agent's consecutive misses and whether it is on break.
     pub fn agent(&self, agent: &AgentId) -> Option<(u32, bool)> {
-        self.agents
-            .get(agent.as_str())
-            .map(|a| (a.missed, a.on_break))
+        self.agents.get(agent.as_str())
     }
-}
-
-fn ms(s: u32) -> i64 {
-    i64::from(s) * 1000
-}
-
-fn secs(ms: i64) -> u32 {
-    u32::try_from(ms.max(0) / 1000).unwrap_or(u32::MAX)
 }
