@@ -7,8 +7,8 @@
 //! - `switchboard_core::Call` properties the unit tests of core do not state: `check` agrees
 //!   with `apply`, exact durations for in-order timestamps, structural invariants.
 //!
-//! `TenantState::apply` is crate-private, so the rules themselves are exercised end to end by
-//! the server's integration tests.
+//! The rules are unit-tested as pure functions in `rules.rs`; a restart of the real engine is
+//! property-tested in `tests/engine.rs`.
 
 use std::collections::HashMap;
 
