@@ -143,17 +143,33 @@ async fn over_the_concurrency_cap_is_503_problem_with_retry_after_and_ops_still_
     let app = TestApp::spawn_with(|s| s.max_concurrent_requests = 1).await;
     let body = json!({"type": "call_initiated", "call_id": "HELD", "timestamp": t(0)}).to_string();
     let (first, rest) = body.split_at(5);
-    let mut held = open_slow_post(&app, "/api/v1/events", body.len(), first).await;
 
-    // The held request takes the only place once its head is routed; until then a probe may
-    // get through. Probe (a read, changing nothing) until one is shed.
-    let shed = tokio::time::timeout(GUARD, async {
+    // The held request takes the only place once its head is routed; until then a probe (a
+    // read, changing nothing) may get through, and a probe in progress at that moment makes
+    // the held request the one shed: then it is answered at once, and is opened again.
+    let (mut held, shed) = tokio::time::timeout(GUARD, async {
+        let mut shed_held = 0;
         loop {
-            let r = get_full(&app, "/api/v1/queues").await;
-            if r.0 != StatusCode::OK {
-                return r;
+            let mut held = open_slow_post(&app, "/api/v1/events", body.len(), first).await;
+            loop {
+                let mut byte = [0u8; 1];
+                tokio::select! {
+                    r = held.peek(&mut byte) => {
+                        r.expect("peek");
+                        let r = read_response(&mut held).await;
+                        assert_eq!(r.status, 503, "the held request was answered: {}", r.body);
+                        shed_held += 1;
+                        assert!(shed_held < 100, "the held request never took the place");
+                        break;
+                    }
+                    r = get_full(&app, "/api/v1/queues") => {
+                        if r.0 != StatusCode::OK {
+                            return (held, r);
+                        }
+                    }
+                }
+                tokio::task::yield_now().await;
             }
-            tokio::task::yield_now().await;
         }
     })
     .await
@@ -444,4 +460,40 @@ async fn a_far_future_timestamp_is_422_and_freezes_nothing() {
         .event(json!({"type": "call_initiated", "call_id": "SOON", "timestamp": soon}))
         .await;
     assert_eq!(s, StatusCode::CREATED, "23 h ahead: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_clock_skew_s_is_honoured_from_the_later_of_now_and_the_watermark() {
+    let app = TestApp::spawn_with(|s| s.max_clock_skew_s = 3600).await;
+    app.clock("event_time").await;
+    // Minutes of margin either side: no dependence on how long the test takes.
+    let start = switchboard_core::time::now_ms();
+    let at = |min: i64| switchboard_core::format_rfc3339(start + min * 60_000);
+    let post = |call: &str, min: i64| {
+        app.event(json!({"type": "call_initiated", "call_id": call, "timestamp": at(min)}))
+    };
+    let (s, v) = post("TWO_H", 120).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "2 h ahead, skew 1 h: {v}"
+    );
+    assert_eq!(v["field"], "timestamp", "{v}");
+    let (s, v) = post("FIFTY", 50).await;
+    assert_eq!(s, StatusCode::CREATED, "50 min ahead: {v}");
+    // The watermark is now +50 min, so the limit is +110 min.
+    let (s, v) = post("HUNDRED", 100).await;
+    assert_eq!(s, StatusCode::CREATED, "within the watermark + 1 h: {v}");
+    let (s, v) = post("TWO_H", 120).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "within the new watermark + 1 h: {v}"
+    );
+    let (s, v) = post("FOUR_H", 240).await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "beyond watermark + 1 h: {v}"
+    );
 }
