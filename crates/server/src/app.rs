@@ -20,6 +20,7 @@ use switchboard_store::{sqlite_url, Store, StoreError};
 
 use crate::auth::{generate_key, KeyCache};
 use crate::extract::BODY_LIMIT;
+use crate::limits::HttpLimits;
 use crate::routes;
 
 /// A secret that never prints itself.
@@ -50,6 +51,13 @@ pub struct Settings {
     /// Commands the writer's queue holds; when full, new commands get 503 + `Retry-After`.
     /// Default 4096.
     pub writer_queue: usize,
+    /// Longest time to produce a response head (`request_timeout_s`); a request not answered
+    /// by then gets 504 problem+json. Default 30 s. WebSocket streams are limited only until
+    /// their upgrade.
+    pub request_timeout: Duration,
+    /// API requests handled at once; more are shed with 503 problem+json and `Retry-After`
+    /// (`/health`, `/ready` and `/metrics` are never shed). Default 1024.
+    pub max_concurrent_requests: usize,
     /// The engine's clock: the wall clock, or a manual one in tests.
     pub time: TimeSource,
 }
@@ -65,6 +73,8 @@ impl Default for Settings {
             bootstrap_api_key: None,
             max_clock_skew_s: crate::config::DEFAULT_MAX_CLOCK_SKEW_S,
             writer_queue: crate::config::DEFAULT_WRITER_QUEUE,
+            request_timeout: Duration::from_secs(crate::config::DEFAULT_REQUEST_TIMEOUT_S),
+            max_concurrent_requests: crate::config::DEFAULT_MAX_CONCURRENT_REQUESTS,
             time: TimeSource::System,
         }
     }
@@ -140,6 +150,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Renders `GET /metrics` (the process's one Prometheus recorder).
     pub metrics: PrometheusHandle,
+    /// The HTTP timeout and concurrency cap the router applies.
+    pub limits: HttpLimits,
 }
 
 /// A built application, ready to serve.
@@ -187,6 +199,10 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
             keys: KeyCache::default(),
             shutdown: Default::default(),
             metrics,
+            limits: HttpLimits {
+                request_timeout: settings.request_timeout,
+                max_concurrent_requests: settings.max_concurrent_requests,
+            },
         },
         bootstrap_key,
     })
@@ -225,7 +241,8 @@ pub async fn bootstrap(store: &Store, given: Option<&str>) -> anyhow::Result<Opt
 /// The router with every route and layer.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    routes::router()
+    let limits = state.limits;
+    crate::limits::apply(routes::api(), routes::ops(), limits)
         // Last, so that it covers every route registered before it.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

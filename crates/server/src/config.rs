@@ -9,10 +9,15 @@
 //! # database_url = "postgres://switchboard@db/switchboard"
 //! log_format = "json"          # or "text"
 //! # bootstrap_api_key = "…"    # better given as SWITCHBOARD_BOOTSTRAP_API_KEY
+//! max_clock_skew_s = 86400     # event timestamps at most this far past max(now, watermark)
+//! writer_queue = 4096          # commands waiting for the group commit; beyond: 503
+//! request_timeout_s = 30       # a request not answered in time: 504
+//! max_concurrent_requests = 1024 # API requests at once; beyond: 503 + Retry-After
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -22,6 +27,18 @@ use crate::app::{Secret, Settings};
 pub const DEFAULT_MAX_CLOCK_SKEW_S: u64 = 86_400;
 /// Default `writer_queue`: commands waiting for the group-commit writer.
 pub const DEFAULT_WRITER_QUEUE: usize = 4096;
+/// Default `request_timeout_s`: seconds to produce a response head.
+pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 30;
+/// Default `max_concurrent_requests`: API requests handled at once.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+/// Largest `max_clock_skew_s`: ten years, in seconds.
+pub const MAX_CLOCK_SKEW_S_LIMIT: u64 = 10 * 365 * 86_400;
+/// Largest `writer_queue` (each slot is a batch of one command's writes).
+pub const WRITER_QUEUE_LIMIT: usize = 1_048_576;
+/// Largest `request_timeout_s`: one day.
+pub const REQUEST_TIMEOUT_S_LIMIT: u64 = 86_400;
+/// Largest `max_concurrent_requests`.
+pub const MAX_CONCURRENT_REQUESTS_LIMIT: usize = 1_048_576;
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default data directory (SQLite file `switchboard.db` inside).
@@ -58,6 +75,12 @@ pub struct Overrides {
     /// Commands the writer's queue holds before shedding load with 503 (`--writer-queue`,
     /// `SWITCHBOARD_WRITER_QUEUE`).
     pub writer_queue: Option<usize>,
+    /// Seconds to produce a response head before 504 (`--request-timeout-s`,
+    /// `SWITCHBOARD_REQUEST_TIMEOUT_S`).
+    pub request_timeout_s: Option<u64>,
+    /// API requests handled at once before shedding load with 503
+    /// (`--max-concurrent-requests`, `SWITCHBOARD_MAX_CONCURRENT_REQUESTS`).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// The TOML file's keys (all optional; an unknown key is an error, so a typo is not ignored).
@@ -71,12 +94,32 @@ struct FileConfig {
     bootstrap_api_key: Option<String>,
     max_clock_skew_s: Option<u64>,
     writer_queue: Option<usize>,
+    request_timeout_s: Option<u64>,
+    max_concurrent_requests: Option<usize>,
+}
+
+/// Checks that `value` of setting `key` lies in `min..=max`; the error names the file key, the
+/// flag and the environment variable, since the value may have come from any of them.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    key: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> anyhow::Result<T> {
+    if value < min || value > max {
+        let flag = key.replace('_', "-");
+        let env = format!("SWITCHBOARD_{}", key.to_uppercase());
+        anyhow::bail!("{key} (--{flag}, {env}) must be between {min} and {max}, not {value}");
+    }
+    Ok(value)
 }
 
 /// Resolves the settings and the log format.
 ///
 /// Errors: the file cannot be read, is not valid TOML, has an unknown key or a value of the
-/// wrong shape (each message names the file and the key).
+/// wrong shape (each message names the file and the key); a number is out of its range
+/// (`max_clock_skew_s` 1 s to 10 years, `writer_queue` and `max_concurrent_requests` 1 to
+/// 1,048,576, `request_timeout_s` 1 to 86,400; the message names the key, flag and variable).
 pub fn resolve(file: Option<&Path>, o: Overrides) -> anyhow::Result<(Settings, LogFormat)> {
     let f = match file {
         None => FileConfig::default(),
@@ -87,6 +130,38 @@ pub fn resolve(file: Option<&Path>, o: Overrides) -> anyhow::Result<(Settings, L
                 .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
         }
     };
+    let max_clock_skew_s = in_range(
+        "max_clock_skew_s",
+        o.max_clock_skew_s
+            .or(f.max_clock_skew_s)
+            .unwrap_or(DEFAULT_MAX_CLOCK_SKEW_S),
+        1,
+        MAX_CLOCK_SKEW_S_LIMIT,
+    )?;
+    let writer_queue = in_range(
+        "writer_queue",
+        o.writer_queue
+            .or(f.writer_queue)
+            .unwrap_or(DEFAULT_WRITER_QUEUE),
+        1,
+        WRITER_QUEUE_LIMIT,
+    )?;
+    let request_timeout_s = in_range(
+        "request_timeout_s",
+        o.request_timeout_s
+            .or(f.request_timeout_s)
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_S),
+        1,
+        REQUEST_TIMEOUT_S_LIMIT,
+    )?;
+    let max_concurrent_requests = in_range(
+        "max_concurrent_requests",
+        o.max_concurrent_requests
+            .or(f.max_concurrent_requests)
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS),
+        1,
+        MAX_CONCURRENT_REQUESTS_LIMIT,
+    )?;
     let settings = Settings {
         listen: o
             .listen
@@ -101,19 +176,12 @@ pub fn resolve(file: Option<&Path>, o: Overrides) -> anyhow::Result<(Settings, L
             .bootstrap_api_key
             .or(f.bootstrap_api_key.map(Secret))
             .filter(|k| !k.0.is_empty()),
-        max_clock_skew_s: o
-            .max_clock_skew_s
-            .or(f.max_clock_skew_s)
-            .unwrap_or(DEFAULT_MAX_CLOCK_SKEW_S),
-        writer_queue: o
-            .writer_queue
-            .or(f.writer_queue)
-            .unwrap_or(DEFAULT_WRITER_QUEUE),
+        max_clock_skew_s,
+        writer_queue,
+        request_timeout: Duration::from_secs(request_timeout_s),
+        max_concurrent_requests,
         ..Settings::default()
     };
-    if settings.writer_queue == 0 {
-        anyhow::bail!("writer_queue must be at least 1");
-    }
     Ok((
         settings,
         o.log_format.or(f.log_format).unwrap_or(LogFormat::Json),
@@ -138,7 +206,92 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(s.database_url, None);
         assert!(s.bootstrap_api_key.is_none());
+        assert_eq!(s.max_clock_skew_s, 86_400);
+        assert_eq!(s.writer_queue, 4096);
+        assert_eq!(s.request_timeout, Duration::from_secs(30));
+        assert_eq!(s.max_concurrent_requests, 1024);
         assert_eq!(log, LogFormat::Json);
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_overrides_win() {
+        let f = file(
+            "max_clock_skew_s = 3600\nwriter_queue = 8\nrequest_timeout_s = 5\nmax_concurrent_requests = 2\n",
+        );
+        let (s, _) = resolve(Some(f.path()), Overrides::default()).unwrap();
+        assert_eq!(s.max_clock_skew_s, 3600);
+        assert_eq!(s.writer_queue, 8);
+        assert_eq!(s.request_timeout, Duration::from_secs(5));
+        assert_eq!(s.max_concurrent_requests, 2);
+        let o = Overrides {
+            max_clock_skew_s: Some(60),
+            writer_queue: Some(1),
+            request_timeout_s: Some(86_400),
+            max_concurrent_requests: Some(1_048_576),
+            ..Default::default()
+        };
+        let (s, _) = resolve(Some(f.path()), o).unwrap();
+        assert_eq!(s.max_clock_skew_s, 60);
+        assert_eq!(s.writer_queue, 1);
+        assert_eq!(s.request_timeout, Duration::from_secs(86_400));
+        assert_eq!(s.max_concurrent_requests, 1_048_576);
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_naming_key_flag_and_variable() {
+        let cases = [
+            (
+                Overrides {
+                    max_clock_skew_s: Some(0),
+                    ..Default::default()
+                },
+                "max_clock_skew_s (--max-clock-skew-s, SWITCHBOARD_MAX_CLOCK_SKEW_S)",
+            ),
+            (
+                Overrides {
+                    max_clock_skew_s: Some(MAX_CLOCK_SKEW_S_LIMIT + 1),
+                    ..Default::default()
+                },
+                "max_clock_skew_s",
+            ),
+            (
+                Overrides {
+                    writer_queue: Some(0),
+                    ..Default::default()
+                },
+                "writer_queue (--writer-queue, SWITCHBOARD_WRITER_QUEUE)",
+            ),
+            (
+                Overrides {
+                    request_timeout_s: Some(0),
+                    ..Default::default()
+                },
+                "request_timeout_s (--request-timeout-s, SWITCHBOARD_REQUEST_TIMEOUT_S)",
+            ),
+            (
+                Overrides {
+                    max_concurrent_requests: Some(0),
+                    ..Default::default()
+                },
+                "max_concurrent_requests (--max-concurrent-requests, SWITCHBOARD_MAX_CONCURRENT_REQUESTS)",
+            ),
+        ];
+        for (o, want) in cases {
+            let e = resolve(None, o).unwrap_err().to_string();
+            assert!(e.starts_with(want) && e.contains("must be between"), "{e}");
+        }
+        // From the file too, and a negative number is a shape error naming the key.
+        let e = resolve(Some(file("writer_queue = 0").path()), Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("writer_queue") && e.contains("not 0"), "{e}");
+        let e = resolve(
+            Some(file("request_timeout_s = -1").path()),
+            Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("request_timeout_s"), "{e}");
     }
 
     #[test]

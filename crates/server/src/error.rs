@@ -149,6 +149,17 @@ impl ApiError {
         e
     }
 
+    /// 504: the request was not answered within the server's `request_timeout_s`; whether it
+    /// was applied is unknown.
+    pub fn timeout(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            "Request timed out",
+            detail,
+        )
+    }
+
     /// 412: the resource changed since the version named in `If-Match`.
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(

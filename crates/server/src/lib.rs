@@ -9,6 +9,7 @@ pub mod conditional;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod replay;

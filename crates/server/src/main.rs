@@ -43,6 +43,26 @@ impl DbArgs {
     }
 }
 
+/// `serve`'s limits; each falls back to the config file, then its default.
+#[derive(Args, Clone)]
+struct LimitArgs {
+    /// Seconds an event timestamp may lie beyond max(now, tenant watermark) before it is
+    /// refused with 422 [default: 86400].
+    #[arg(long, env = "SWITCHBOARD_MAX_CLOCK_SKEW_S")]
+    max_clock_skew_s: Option<u64>,
+    /// Commands the group-commit writer's queue holds; when full, 503 + Retry-After
+    /// [default: 4096].
+    #[arg(long, env = "SWITCHBOARD_WRITER_QUEUE")]
+    writer_queue: Option<usize>,
+    /// Seconds to answer a request (WebSocket: until the upgrade) before 504 [default: 30].
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT_S")]
+    request_timeout_s: Option<u64>,
+    /// API requests handled at once; more get 503 + Retry-After (/health, /ready and /metrics
+    /// are never shed) [default: 1024].
+    #[arg(long, env = "SWITCHBOARD_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
@@ -55,6 +75,8 @@ enum Command {
         /// Log format: `json` or `text` [default: json].
         #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", value_parser = ["json", "text"])]
         log_format: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Manage API keys.
     ApiKey {
@@ -140,6 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             db,
             log_format,
+            limits,
         } => {
             let overrides = config::Overrides {
                 listen,
@@ -150,6 +173,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY")
                     .ok()
                     .map(Secret),
+                max_clock_skew_s: limits.max_clock_skew_s,
+                writer_queue: limits.writer_queue,
+                request_timeout_s: limits.request_timeout_s,
+                max_concurrent_requests: limits.max_concurrent_requests,
                 ..db.overrides()
             };
             let (settings, log) = config::resolve(db.config.as_deref(), overrides)?;

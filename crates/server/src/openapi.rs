@@ -19,6 +19,60 @@ impl Modify for Security {
     }
 }
 
+/// Adds the answers of the HTTP limits (`crate::limits`) to every operation: 503 with
+/// `Retry-After` to the API's (load shedding; operations that already describe a 503 keep
+/// their text), 504 to all (request timeout).
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::Header;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::ResponseBuilder;
+
+        for (path, item) in api.paths.paths.iter_mut() {
+            let shed = path.starts_with("/api/");
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let r = &mut op.responses.responses;
+                if shed && !r.contains_key("503") {
+                    let retry = Header::new(ObjectBuilder::new().schema_type(Type::Integer));
+                    r.insert(
+                        "503".into(),
+                        ResponseBuilder::new()
+                            .description(
+                                "Nothing was applied: too many requests in progress (load \
+                                 shedding) or the store cannot commit; retry after Retry-After \
+                                 seconds",
+                            )
+                            .header("Retry-After", retry)
+                            .build()
+                            .into(),
+                    );
+                }
+                r.insert(
+                    "504".into(),
+                    ResponseBuilder::new()
+                        .description(
+                            "Not answered within request_timeout_s; whether it was applied is \
+                             unknown (retry events with the same event_id)",
+                        )
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
@@ -31,7 +85,7 @@ impl Modify for Security {
         calls::list_calls, calls::get_call, calls::call_events,
         alerts::list_alerts, reports::queue_report, stream::stream,
     ),
-    modifiers(&Security)
+    modifiers(&Security, &Limits)
 )]
 pub struct ApiDoc;
 

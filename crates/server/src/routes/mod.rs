@@ -1,4 +1,4 @@
-//! HTTP routes under `/api/v1` plus `/health` and `/ready`. Handlers translate HTTP into store
+//! HTTP routes under `/api/v1` plus `/health`, `/ready` and `/metrics`. Handlers translate HTTP into store
 //! reads or engine commands; no business rule lives here.
 
 pub mod alerts;
@@ -28,12 +28,17 @@ pub struct Page<T: ToSchema> {
     pub next_cursor: Option<String>,
 }
 
-/// Every route.
-pub fn router() -> Router<AppState> {
+/// The operational routes (`/health`, `/ready`, `/metrics`): no key, never load-shed.
+pub fn ops() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(crate::metrics::metrics))
+}
+
+/// Every other route: the API under `/api/v1` and the 404 fallback.
+pub fn api() -> Router<AppState> {
+    Router::new()
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route(
             "/api/v1/tenant",

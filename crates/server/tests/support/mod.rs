@@ -96,20 +96,36 @@ impl TestApp {
         Self::spawn_on(url, dir).await
     }
 
+    /// A server on a fresh database, with settings changed by `tweak` (e.g. small limits).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let (url, dir) = fresh_db().await;
+        Self::spawn_on_with(url, dir, tweak).await
+    }
+
     /// A server on an existing database (e.g. to test a restart).
     pub async fn spawn_on(
         db_url: String,
         dir: Option<std::sync::Arc<tempfile::TempDir>>,
     ) -> TestApp {
+        Self::spawn_on_with(db_url, dir, |_| {}).await
+    }
+
+    /// A server on an existing database, with settings changed by `tweak`.
+    pub async fn spawn_on_with(
+        db_url: String,
+        dir: Option<std::sync::Arc<tempfile::TempDir>>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> TestApp {
         // At least 32 characters, as a bootstrap key must be.
         let key = "sb_test_bootstrap_key_0123456789abcdef".to_owned();
-        let settings = Settings {
+        let mut settings = Settings {
             listen: ([127, 0, 0, 1], 0).into(),
             data_dir: std::env::temp_dir(),
             database_url: Some(db_url.clone()),
             bootstrap_api_key: Some(Secret(key.clone())),
             ..Settings::default()
         };
+        tweak(&mut settings);
         let app: App = switchboard_server::build(&settings)
             .await
             .expect("build app");
