@@ -44,13 +44,15 @@ fn flag_like(f: CallFlag) -> String {
 
 /// The aggregate columns `(alias, SQL)`, each the database twin of one line of
 /// `QueueBucket::add`. `default_threshold_s` applies to calls whose queue no longer exists and
-/// that carry no frozen threshold.
+/// that carry no frozen threshold. Aggregates use `FILTER (WHERE …)` (SQLite ≥ 3.30,
+/// PostgreSQL ≥ 9.4), measured faster than `SUM(CASE …)` on both; a `SUM` over no row is NULL,
+/// hence the outer `COALESCE`.
 fn aggregates(default_threshold_s: u32) -> Vec<(&'static str, String)> {
     let answered = "c.answered_at IS NOT NULL";
     let ended = format!("c.status = '{}'", CallStatus::Ended.as_str());
     let wait = "COALESCE(c.wait_ms, 0)";
-    let count = |cond: &str| format!("SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)");
-    let sum = |cond: &str, x: &str| format!("SUM(CASE WHEN {cond} THEN {x} ELSE 0 END)");
+    let count = |cond: &str| format!("COUNT(*) FILTER (WHERE {cond})");
+    let sum = |x: &str, cond: &str| format!("COALESCE(SUM({x}) FILTER (WHERE {cond}), 0)");
     // The threshold frozen on the call at queue entry; the queue's current one for calls
     // stored before thresholds were frozen (docs/metrics.md "Thresholds and timers").
     let threshold_ms =
@@ -59,20 +61,20 @@ fn aggregates(default_threshold_s: u32) -> Vec<(&'static str, String)> {
     let handled = format!("{answered} AND {ended}");
     vec![
         ("offered", "COUNT(*)".to_owned()),
-        ("answered", count(answered)),
+        ("answered", "COUNT(c.answered_at)".to_owned()),
         ("abandoned", count(&abandoned)),
         (
             "answered_within_sl",
             count(&format!("{answered} AND {wait} <= {threshold_ms}")),
         ),
-        ("wait_answered_ms", sum(answered, wait)),
-        ("wait_abandoned_ms", sum(&abandoned, wait)),
+        ("wait_answered_ms", sum(wait, answered)),
+        ("wait_abandoned_ms", sum(wait, &abandoned)),
         ("handled", count(&handled)),
-        ("handle_ms", sum(&handled, "c.talk_ms + c.hold_ms")),
-        // Calls still waiting or ringing have no resolved wait: NULL, ignored by MAX.
+        ("handle_ms", sum("c.talk_ms + c.hold_ms", &handled)),
+        // Calls still waiting or ringing have no resolved wait: not counted; NULL if none.
         (
             "max_wait_ms",
-            format!("MAX(CASE WHEN {answered} OR {ended} THEN {wait} END)"),
+            format!("MAX({wait}) FILTER (WHERE {answered} OR {ended})"),
         ),
         (
             "sla_breached",
