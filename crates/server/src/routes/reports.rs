@@ -1,15 +1,12 @@
 //! `GET /api/v1/reports/queues`: queue metrics per interval (definitions in docs/metrics.md).
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use switchboard_core::metrics::{queue_report as aggregate, Interval, QueueReportRow};
+use switchboard_core::metrics::{report_rows, Interval, QueueReportRow};
 use switchboard_core::time::now_ms;
-use switchboard_core::QueueSettings;
 
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -28,7 +25,8 @@ const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 
 /// Queue metrics grouped by first queue-entry time (UTC): `from`/`to` RFC 3339 (`to` exclusive;
 /// defaults: to = now, from = to − 24 h), `interval` = `day` | `hour` | `15m` (default `day`),
-/// optional `queue_id`.
+/// optional `queue_id`. `answered_within_sl` uses the SLA threshold frozen on each call at queue
+/// entry.
 #[utoipa::path(get, path = "/api/v1/reports/queues", operation_id = "queueReport", tag = "reports",
     params(("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("interval" = Option<String>, Query,), ("queue_id" = Option<String>, Query,)),
     responses((status = 200, body = QueueReport), (status = 400, description = "Bad parameter")),
@@ -54,20 +52,11 @@ pub async fn queue_report(
         .parsed("interval", Interval::parse, "`day`, `hour` or `15m`")?
         .unwrap_or(Interval::Day);
     let queue_id = p.get("queue_id");
-    let facts = s
+    // Aggregated in the database (one GROUP BY): memory follows the rows, not the calls.
+    let buckets = s
         .store
-        .report_facts(auth.tenant_id, from, to, queue_id)
+        .report_buckets(auth.tenant_id, from, to, interval, queue_id)
         .await?;
-    let thresholds: HashMap<String, u32> = s
-        .store
-        .all_queues(auth.tenant_id)
-        .await?
-        .into_iter()
-        .map(|q| (q.id, q.settings.sla_threshold_s))
-        .collect();
-    let default = QueueSettings::default().sla_threshold_s;
-    let rows = aggregate(facts, interval, |q| {
-        thresholds.get(q).copied().unwrap_or(default)
-    });
+    let rows = report_rows(buckets);
     Ok(Json(QueueReport { rows }))
 }
