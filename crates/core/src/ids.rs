@@ -109,6 +109,44 @@ string_id!(
     &['.', '_', '-', ':', '/', '#', '@', '+']
 );
 
+/// A tenant's id (UUIDv7), chosen by Switchboard. A newtype so that a tenant id is never
+/// confused with a call's or a key's id: every repository call takes one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct TenantId(pub uuid::Uuid);
+
+impl TenantId {
+    /// A new time-ordered id (UUIDv7).
+    pub fn new() -> Self {
+        TenantId(uuid::Uuid::now_v7())
+    }
+
+    /// The UUID.
+    pub fn uuid(self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+impl Default for TenantId {
+    fn default() -> Self {
+        TenantId(uuid::Uuid::nil())
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<uuid::Uuid> for TenantId {
+    fn from(u: uuid::Uuid) -> Self {
+        TenantId(u)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

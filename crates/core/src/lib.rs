@@ -22,6 +22,6 @@ pub use call::{Call, CallFlag, CallStatus, Flags, TransitionError};
 pub use event::{
     CallType, EndReason, EventKind, EventParseError, IncomingEvent, TransferTarget, MAX_BATCH,
 };
-pub use ids::{AgentId, ExternalCallId, IdError, QueueId};
+pub use ids::{AgentId, ExternalCallId, IdError, QueueId, TenantId};
 pub use queue::{Clock, QueueSettings, SettingsError};
 pub use time::{format_rfc3339, parse_rfc3339, parse_rfc3339_checked, TimeError, TimestampMs};

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{json, Value};
+use switchboard_core::TenantId;
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
 use switchboard_core::event::topic_of;
 use switchboard_core::format_rfc3339;
@@ -61,12 +61,12 @@ pub fn stream_message(e: &EventRecord) -> StreamMessage {
 /// The registry of tenant channels.
 #[derive(Clone, Default)]
 pub struct Bus {
-    channels: Arc<RwLock<HashMap<Uuid, broadcast::Sender<Arc<StreamMessage>>>>>,
+    channels: Arc<RwLock<HashMap<TenantId, broadcast::Sender<Arc<StreamMessage>>>>>,
 }
 
 impl Bus {
     /// A receiver of the tenant's messages published from now on.
-    pub fn subscribe(&self, tenant: Uuid) -> broadcast::Receiver<Arc<StreamMessage>> {
+    pub fn subscribe(&self, tenant: TenantId) -> broadcast::Receiver<Arc<StreamMessage>> {
         if let Some(tx) = self.channels.read().expect("bus lock").get(&tenant) {
             return tx.subscribe();
         }
@@ -79,7 +79,7 @@ impl Bus {
     }
 
     /// Publishes committed events; serialises only when someone listens.
-    pub fn publish(&self, tenant: Uuid, events: &[EventRecord]) {
+    pub fn publish(&self, tenant: TenantId, events: &[EventRecord]) {
         let channels = self.channels.read().expect("bus lock");
         let Some(tx) = channels.get(&tenant) else {
             return;

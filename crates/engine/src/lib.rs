@@ -39,9 +39,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-use switchboard_core::{CallStatus, Clock, IncomingEvent, TransitionError};
+use switchboard_core::{CallStatus, Clock, IncomingEvent, TenantId, TransitionError};
 use switchboard_store::{LoadedCall, QueueRecord, Store, StoreError, TenantUpdate, WriteBatch};
 
 pub use bus::{stream_message, Bus, StreamMessage};
@@ -285,13 +284,13 @@ impl Engine {
     /// Subscribes to a tenant's stream of committed events.
     pub fn subscribe(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
     ) -> tokio::sync::broadcast::Receiver<Arc<StreamMessage>> {
         self.inner.bus.subscribe(tenant_id)
     }
 
     /// Reads a tenant's state from the store into a fresh [`TenantState`].
-    async fn load(&self, id: Uuid) -> Result<TenantState, EngineError> {
+    async fn load(&self, id: TenantId) -> Result<TenantState, EngineError> {
         let s = &self.inner.store;
         let t = s.tenant(id).await?;
         let mut st = TenantState::new(&t, self.inner.registry.epoch());
@@ -310,7 +309,7 @@ impl Engine {
     /// The tenant's slot, loading it on first use and reloading it when stale.
     ///
     /// Errors: `UnknownTenant`; `Unavailable` when the store cannot be read.
-    async fn slot(&self, id: Uuid) -> Result<Arc<Slot>, EngineError> {
+    async fn slot(&self, id: TenantId) -> Result<Arc<Slot>, EngineError> {
         let reg = &self.inner.registry;
         let slot = match reg.get(&id) {
             Some(s) => s,
@@ -361,7 +360,7 @@ impl Engine {
         Ok(slot)
     }
 
-    fn reschedule(&self, id: Uuid, slot: &Slot) {
+    fn reschedule(&self, id: TenantId, slot: &Slot) {
         let next = slot.state.lock().expect("tenant lock").next_live_deadline();
         self.inner.registry.schedule(id, next);
     }
@@ -374,7 +373,7 @@ impl Engine {
     /// nothing was applied).
     fn dispatch<T>(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         slot: &Arc<Slot>,
         f: impl FnOnce(&mut TenantState, i64) -> Result<(T, WriteBatch, bool), EngineError>,
     ) -> Result<(T, Option<writer::Committed>), EngineError> {
@@ -413,7 +412,7 @@ impl Engine {
     /// batch is durable.
     async fn command<T>(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         f: impl FnOnce(&mut TenantState, i64) -> Result<(T, WriteBatch, bool), EngineError>,
     ) -> Result<T, EngineError> {
         let slot = self.slot(tenant_id).await?;
@@ -436,7 +435,7 @@ impl Engine {
     /// reloaded before it accepts more, so a retry is applied exactly once).
     pub async fn submit(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         events: Vec<IncomingEvent>,
     ) -> Vec<Result<Outcome, EngineError>> {
         let n = events.len();
@@ -499,7 +498,7 @@ impl Engine {
     /// The queue as the engine holds it (loading the tenant if needed).
     ///
     /// Errors: `NoSuchQueue`, `UnknownTenant`, `Unavailable`.
-    pub async fn queue(&self, tenant_id: Uuid, id: &str) -> Result<QueueRecord, EngineError> {
+    pub async fn queue(&self, tenant_id: TenantId, id: &str) -> Result<QueueRecord, EngineError> {
         let slot = self.slot(tenant_id).await?;
         let st = slot.state.lock().expect("tenant lock");
         st.queue(id)
@@ -514,7 +513,7 @@ impl Engine {
     /// `Unavailable`.
     pub async fn put_queue(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         mut q: QueueRecord,
         expect: Expect,
     ) -> Result<QueueRecord, EngineError> {
@@ -546,7 +545,7 @@ impl Engine {
     }
 
     /// The tenant's clock and settings version (loading the tenant if needed).
-    pub async fn tenant_settings(&self, tenant_id: Uuid) -> Result<(Clock, i64), EngineError> {
+    pub async fn tenant_settings(&self, tenant_id: TenantId) -> Result<(Clock, i64), EngineError> {
         let slot = self.slot(tenant_id).await?;
         let st = slot.state.lock().expect("tenant lock");
         Ok((st.clock, st.version))
@@ -558,7 +557,7 @@ impl Engine {
     /// Errors: `VersionMismatch`, `Unavailable`.
     pub async fn set_clock(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         clock: Clock,
         expect: Expect,
     ) -> Result<i64, EngineError> {

@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use switchboard_core::TenantId;
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use crate::tenant::TenantState;
 
@@ -69,7 +69,7 @@ impl Slot {
 /// Loaded tenants and the live-timer schedule.
 #[derive(Default)]
 pub(crate) struct Registry {
-    slots: RwLock<HashMap<Uuid, Arc<Slot>>>,
+    slots: RwLock<HashMap<TenantId, Arc<Slot>>>,
     /// Serialises first loads, so a tenant is loaded once.
     pub loading: tokio::sync::Mutex<()>,
     next_epoch: AtomicU64,
@@ -80,17 +80,17 @@ pub(crate) struct Registry {
 
 #[derive(Default)]
 struct Schedule {
-    due: BTreeSet<(i64, Uuid)>,
-    by_tenant: HashMap<Uuid, i64>,
+    due: BTreeSet<(i64, TenantId)>,
+    by_tenant: HashMap<TenantId, i64>,
 }
 
 impl Registry {
-    pub fn get(&self, id: &Uuid) -> Option<Arc<Slot>> {
+    pub fn get(&self, id: &TenantId) -> Option<Arc<Slot>> {
         self.slots.read().expect("registry lock").get(id).cloned()
     }
 
     /// Inserts a slot unless one exists (then returns the existing one).
-    pub fn insert(&self, id: Uuid, slot: Slot) -> Arc<Slot> {
+    pub fn insert(&self, id: TenantId, slot: Slot) -> Arc<Slot> {
         self.slots
             .write()
             .expect("registry lock")
@@ -117,7 +117,7 @@ impl Registry {
     }
 
     /// Records the tenant's next live deadline (`None`: nothing to fire by wall clock).
-    pub fn schedule(&self, id: Uuid, next: Option<i64>) {
+    pub fn schedule(&self, id: TenantId, next: Option<i64>) {
         let mut s = self.schedule.lock().expect("schedule lock");
         let old = s.by_tenant.get(&id).copied();
         if old == next {
@@ -148,7 +148,7 @@ impl Registry {
     }
 
     /// Removes and returns the tenants whose deadline is at or before `now`.
-    pub fn take_due(&self, now: i64) -> Vec<Uuid> {
+    pub fn take_due(&self, now: i64) -> Vec<TenantId> {
         let mut s = self.schedule.lock().expect("schedule lock");
         let mut out = Vec::new();
         while let Some(&(d, id)) = s.due.first() {

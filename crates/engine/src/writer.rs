@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_core::TenantId;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use switchboard_core::telemetry;
 use switchboard_store::{Store, StoreWriter, WriteBatch};
@@ -71,7 +71,7 @@ impl Writer {
     pub(crate) async fn run(mut self) {
         let mut conn = self.store.writer();
         // Tenant -> the newest epoch whose commit failed: its batches are never written.
-        let mut failed: HashMap<Uuid, u64> = HashMap::new();
+        let mut failed: HashMap<TenantId, u64> = HashMap::new();
         let mut reqs: Vec<WriteRequest> = Vec::new();
         let mut stop: Option<oneshot::Sender<()>> = None;
         loop {
@@ -122,9 +122,9 @@ impl Writer {
         &self,
         conn: &mut StoreWriter,
         reqs: &[WriteRequest],
-        failed: &mut HashMap<Uuid, u64>,
+        failed: &mut HashMap<TenantId, u64>,
     ) -> Vec<Result<(), String>> {
-        let refused = |r: &WriteRequest, failed: &HashMap<Uuid, u64>| {
+        let refused = |r: &WriteRequest, failed: &HashMap<TenantId, u64>| {
             failed
                 .get(&r.batch.tenant_id)
                 .is_some_and(|e| r.epoch <= *e)

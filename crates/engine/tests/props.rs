@@ -20,7 +20,7 @@ use uuid::Uuid;
 use switchboard_core::event::EVENT_TYPES;
 use switchboard_core::{
     format_rfc3339, parse_rfc3339, AgentId, Call, CallFlag, CallStatus, CallType, Clock, EndReason,
-    EventKind, ExternalCallId, QueueId, QueueSettings, TransferTarget,
+    EventKind, ExternalCallId, QueueId, QueueSettings, TenantId, TransferTarget,
 };
 use switchboard_engine::{stream_message, Bus, TenantState};
 use switchboard_store::{CallRow, EventRecord, LoadedCall, QueueRecord, Tenant};
@@ -28,7 +28,7 @@ use switchboard_store::{CallRow, EventRecord, LoadedCall, QueueRecord, Tenant};
 /// A tenant on the `event_time` clock whose stream is at `last_seq`.
 fn tenant(last_seq: i64) -> Tenant {
     Tenant {
-        id: Uuid::now_v7(),
+        id: TenantId::new(),
         slug: "t".into(),
         name: "T".into(),
         clock: Clock::EventTime,
@@ -375,7 +375,7 @@ proptest! {
         late_after in 0usize..30,
     ) {
         let bus = Bus::default();
-        let tenants = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
+        let tenants = [TenantId::new(), TenantId::new(), TenantId::new()];
         // Tenant 2 never has a subscriber: publishing to it must be harmless.
         let mut early: Vec<_> = tenants[..2].iter().map(|t| bus.subscribe(*t)).collect();
         let mut late = None;
@@ -538,7 +538,7 @@ fn reload_rearms_the_hold_timer_of_a_second_hold() {
 #[test]
 fn bus_reports_lag_beyond_capacity() {
     let bus = Bus::default();
-    let t = Uuid::now_v7();
+    let t = TenantId::new();
     let mut rx = bus.subscribe(t);
     let extra = 10;
     let total = BUS_CAPACITY + extra;

@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
-use uuid::Uuid;
 
 use switchboard_store::{api_key_digest, ApiKeyInfo, Store, StoreError};
 
@@ -66,7 +65,7 @@ impl KeyCache {
 #[derive(Clone)]
 pub struct Auth {
     /// The key's tenant: every read and write is scoped to it.
-    pub tenant_id: Uuid,
+    pub tenant_id: switchboard_core::TenantId,
     /// The verified key's stored facts (name, scopes, …).
     pub key: Arc<ApiKeyInfo>,
 }

@@ -1,7 +1,8 @@
 //! Agents' no-answer state (consecutive misses, on break), kept by the engine.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use uuid::Uuid;
+
+use switchboard_core::TenantId;
 
 use crate::entity::agent;
 use crate::{Store, StoreError};
@@ -19,9 +20,9 @@ pub struct AgentRow {
 
 impl Store {
     /// Every agent's no-answer state (reloaded into the engine at start).
-    pub async fn agents(&self, tenant_id: Uuid) -> Result<Vec<AgentRow>, StoreError> {
+    pub async fn agents(&self, tenant_id: TenantId) -> Result<Vec<AgentRow>, StoreError> {
         Ok(agent::Entity::find()
-            .filter(agent::Column::TenantId.eq(tenant_id))
+            .filter(agent::Column::TenantId.eq(tenant_id.0))
             .all(&self.db)
             .await?
             .into_iter()

@@ -3,6 +3,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
+use switchboard_core::TenantId;
+
 use crate::entity::alert;
 use crate::{Store, StoreError};
 
@@ -40,12 +42,12 @@ impl Store {
     /// Alerts, newest first, after the cursor `after_seq`, at most `limit`.
     pub async fn alerts(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         f: &AlertFilter,
         after_seq: Option<i64>,
         limit: u64,
     ) -> Result<Vec<AlertRecord>, StoreError> {
-        let mut q = alert::Entity::find().filter(alert::Column::TenantId.eq(tenant_id));
+        let mut q = alert::Entity::find().filter(alert::Column::TenantId.eq(tenant_id.0));
         if let Some(t) = &f.alert_type {
             q = q.filter(alert::Column::AlertType.eq(t.as_str()));
         }

@@ -4,6 +4,8 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use switchboard_core::TenantId;
+
 use crate::entity::api_key;
 use crate::{map_insert_err, Store, StoreError};
 
@@ -13,7 +15,7 @@ pub struct ApiKeyInfo {
     /// Key id (UUIDv7).
     pub id: Uuid,
     /// The tenant the key acts for.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// A name to recognise the key by.
     pub name: String,
     /// First 10 characters of the key, to recognise it in listings.
@@ -48,7 +50,7 @@ pub fn hex(bytes: &[u8]) -> String {
 fn api_key_from(m: api_key::Model) -> ApiKeyInfo {
     ApiKeyInfo {
         id: m.id,
-        tenant_id: m.tenant_id,
+        tenant_id: TenantId(m.tenant_id),
         name: m.name,
         prefix: m.prefix,
         scopes: m.scopes.split_whitespace().map(str::to_owned).collect(),
@@ -71,7 +73,7 @@ impl Store {
     /// Stores a key (by its hash) for a tenant. Errors: `Conflict` if the same key exists.
     pub async fn create_api_key(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         name: &str,
         key: &str,
         scopes: &[String],
@@ -79,7 +81,7 @@ impl Store {
     ) -> Result<ApiKeyInfo, StoreError> {
         let m = api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant_id),
+            tenant_id: Set(tenant_id.0),
             name: Set(name.to_owned()),
             prefix: Set(key_prefix(key)),
             key_hash: Set(hash_api_key(key)),

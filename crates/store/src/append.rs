@@ -12,6 +12,8 @@ use uuid::Uuid;
 
 use switchboard_core::Clock;
 
+use switchboard_core::TenantId;
+
 use crate::calls::call_active;
 use crate::entity::{agent, alert, call, call_event, queue, tenant, writer_probe};
 use crate::events::event_active;
@@ -46,7 +48,7 @@ pub struct TenantUpdate {
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// The tenant written for.
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     /// Events to append, in `seq` order.
     pub events: Vec<EventRecord>,
     /// Alerts raised (each is also one of `events`).
@@ -65,7 +67,7 @@ pub struct WriteBatch {
 
 impl WriteBatch {
     /// An empty batch for `tenant_id`.
-    pub fn new(tenant_id: Uuid) -> Self {
+    pub fn new(tenant_id: TenantId) -> Self {
         WriteBatch {
             tenant_id,
             ..Default::default()
@@ -162,11 +164,11 @@ pub async fn write_batches<C: ConnectionTrait>(
     db: &C,
     batches: &[&WriteBatch],
 ) -> Result<(), StoreError> {
-    let mut latest: HashMap<Uuid, (Uuid, &CallRow)> = HashMap::new();
-    let mut agents: HashMap<(Uuid, &str), &AgentRow> = HashMap::new();
-    let mut queues: HashMap<(Uuid, &str), &QueueRecord> = HashMap::new();
-    let mut heads: HashMap<Uuid, TenantHead> = HashMap::new();
-    let mut tenants: HashMap<Uuid, TenantUpdate> = HashMap::new();
+    let mut latest: HashMap<Uuid, (TenantId, &CallRow)> = HashMap::new();
+    let mut agents: HashMap<(TenantId, &str), &AgentRow> = HashMap::new();
+    let mut queues: HashMap<(TenantId, &str), &QueueRecord> = HashMap::new();
+    let mut heads: HashMap<TenantId, TenantHead> = HashMap::new();
+    let mut tenants: HashMap<TenantId, TenantUpdate> = HashMap::new();
     let mut events = Vec::new();
     let mut alerts = Vec::new();
     for b in batches {
@@ -223,7 +225,7 @@ pub async fn write_batches<C: ConnectionTrait>(
     let agents: Vec<agent::ActiveModel> = agents
         .into_iter()
         .map(|((t, id), a)| agent::ActiveModel {
-            tenant_id: Set(t),
+            tenant_id: Set(t.0),
             agent_id: Set(id.to_owned()),
             missed: Set(a.missed as i32),
             on_break: Set(a.on_break),
@@ -255,7 +257,7 @@ pub async fn write_batches<C: ConnectionTrait>(
         tenant::Entity::update_many()
             .col_expr(tenant::Column::LastSeq, Expr::value(h.last_seq))
             .col_expr(tenant::Column::Watermark, Expr::value(h.watermark))
-            .filter(tenant::Column::Id.eq(t))
+            .filter(tenant::Column::Id.eq(t.0))
             .exec(db)
             .await?;
     }
@@ -264,16 +266,16 @@ pub async fn write_batches<C: ConnectionTrait>(
             .col_expr(tenant::Column::Clock, Expr::value(u.clock.as_str()))
             .col_expr(tenant::Column::Version, Expr::value(u.version))
             .col_expr(tenant::Column::UpdatedAt, Expr::value(u.updated_at))
-            .filter(tenant::Column::Id.eq(t))
+            .filter(tenant::Column::Id.eq(t.0))
             .exec(db)
             .await?;
     }
     Ok(())
 }
 
-fn alert_active(tenant_id: Uuid, a: &AlertRecord) -> alert::ActiveModel {
+fn alert_active(tenant_id: TenantId, a: &AlertRecord) -> alert::ActiveModel {
     alert::ActiveModel {
-        tenant_id: Set(tenant_id),
+        tenant_id: Set(tenant_id.0),
         seq: Set(a.seq),
         call_id: Set(a.call_id),
         external_call_id: Set(a.external_call_id.clone()),

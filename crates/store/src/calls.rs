@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use switchboard_core::{Call, CallFlag, CallStatus, CallType, EndReason, ExternalCallId, Flags};
 
+use switchboard_core::TenantId;
+
 use crate::entity::{call, call_event};
 use crate::{corrupt, Store, StoreError, CHUNK};
 
@@ -55,11 +57,11 @@ pub struct CallFilter {
 /// Position after the last row of a page of calls (newest first): `(initiated_at, id)`.
 pub type CallCursor = (i64, Uuid);
 
-pub(crate) fn call_active(tenant_id: Uuid, r: &CallRow) -> call::ActiveModel {
+pub(crate) fn call_active(tenant_id: TenantId, r: &CallRow) -> call::ActiveModel {
     let c = &r.call;
     call::ActiveModel {
         id: Set(c.id),
-        tenant_id: Set(tenant_id),
+        tenant_id: Set(tenant_id.0),
         external_id: Set(c.external_id.as_str().to_owned()),
         call_type: Set(c.call_type.as_str().to_owned()),
         from_party: Set(c.from.clone()),
@@ -135,9 +137,9 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
 
 impl Store {
     /// Calls that have not ended (reloaded into the engine at start).
-    pub async fn live_calls(&self, tenant_id: Uuid) -> Result<Vec<LoadedCall>, StoreError> {
+    pub async fn live_calls(&self, tenant_id: TenantId) -> Result<Vec<LoadedCall>, StoreError> {
         let rows = call::Entity::find()
-            .filter(call::Column::TenantId.eq(tenant_id))
+            .filter(call::Column::TenantId.eq(tenant_id.0))
             .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
             .all(&self.db)
             .await?;
@@ -156,14 +158,14 @@ impl Store {
     /// The calls among `external_ids` that exist, with their events' idempotency keys.
     pub async fn calls_by_external_ids(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         external_ids: &[&str],
     ) -> Result<Vec<LoadedCall>, StoreError> {
         let mut rows = Vec::new();
         for chunk in external_ids.chunks(CHUNK) {
             rows.extend(
                 call::Entity::find()
-                    .filter(call::Column::TenantId.eq(tenant_id))
+                    .filter(call::Column::TenantId.eq(tenant_id.0))
                     .filter(call::Column::ExternalId.is_in(chunk.iter().copied()))
                     .all(&self.db)
                     .await?,
@@ -205,19 +207,19 @@ impl Store {
     }
 
     /// Every call id (external) the tenant has: the engine's filter of calls that may exist.
-    pub async fn external_call_ids(&self, tenant_id: Uuid) -> Result<Vec<String>, StoreError> {
+    pub async fn external_call_ids(&self, tenant_id: TenantId) -> Result<Vec<String>, StoreError> {
         Ok(call::Entity::find()
             .select_only()
             .column(call::Column::ExternalId)
-            .filter(call::Column::TenantId.eq(tenant_id))
+            .filter(call::Column::TenantId.eq(tenant_id.0))
             .into_tuple()
             .all(&self.db)
             .await?)
     }
 
     /// A call by Switchboard id or by external id. Errors: `NotFound`.
-    pub async fn call(&self, tenant_id: Uuid, id: &str) -> Result<CallRow, StoreError> {
-        let mut q = call::Entity::find().filter(call::Column::TenantId.eq(tenant_id));
+    pub async fn call(&self, tenant_id: TenantId, id: &str) -> Result<CallRow, StoreError> {
+        let mut q = call::Entity::find().filter(call::Column::TenantId.eq(tenant_id.0));
         q = match Uuid::parse_str(id) {
             Ok(u) => q.filter(
                 sea_orm::Condition::any()
@@ -232,12 +234,12 @@ impl Store {
     /// A page of calls, newest first (by `initiated_at`, then id).
     pub async fn calls(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         f: &CallFilter,
         after: Option<CallCursor>,
         limit: u64,
     ) -> Result<Vec<CallRow>, StoreError> {
-        let mut q = call::Entity::find().filter(call::Column::TenantId.eq(tenant_id));
+        let mut q = call::Entity::find().filter(call::Column::TenantId.eq(tenant_id.0));
         if let Some(s) = f.status {
             q = q.filter(call::Column::Status.eq(s.as_str()));
         }

@@ -3,6 +3,8 @@
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
+use switchboard_core::TenantId;
+
 use crate::entity::call_event;
 use crate::{Store, StoreError};
 
@@ -29,9 +31,9 @@ pub struct EventRecord {
     pub data: String,
 }
 
-pub(crate) fn event_active(tenant_id: Uuid, e: &EventRecord) -> call_event::ActiveModel {
+pub(crate) fn event_active(tenant_id: TenantId, e: &EventRecord) -> call_event::ActiveModel {
     call_event::ActiveModel {
-        tenant_id: Set(tenant_id),
+        tenant_id: Set(tenant_id.0),
         seq: Set(e.seq),
         call_id: Set(e.call_id),
         external_call_id: Set(e.external_call_id.clone()),
@@ -62,13 +64,13 @@ impl Store {
     /// Events of one call in order, after `after_seq`, at most `limit`.
     pub async fn call_events(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         call_id: Uuid,
         after_seq: Option<i64>,
         limit: u64,
     ) -> Result<Vec<EventRecord>, StoreError> {
         let mut q = call_event::Entity::find()
-            .filter(call_event::Column::TenantId.eq(tenant_id))
+            .filter(call_event::Column::TenantId.eq(tenant_id.0))
             .filter(call_event::Column::CallId.eq(call_id));
         if let Some(s) = after_seq {
             q = q.filter(call_event::Column::Seq.gt(s));
@@ -85,12 +87,12 @@ impl Store {
     /// The tenant's events with `seq > since`, in order, at most `limit` (stream catch-up).
     pub async fn events_since(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         since: i64,
         limit: u64,
     ) -> Result<Vec<EventRecord>, StoreError> {
         Ok(call_event::Entity::find()
-            .filter(call_event::Column::TenantId.eq(tenant_id))
+            .filter(call_event::Column::TenantId.eq(tenant_id.0))
             .filter(call_event::Column::Seq.gt(since))
             .order_by_asc(call_event::Column::Seq)
             .limit(limit)

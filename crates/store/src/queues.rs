@@ -2,9 +2,10 @@
 //! `queues`); this module reads them.
 
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use uuid::Uuid;
 
 use switchboard_core::QueueSettings;
+
+use switchboard_core::TenantId;
 
 use crate::entity::queue;
 use crate::{Store, StoreError};
@@ -26,10 +27,10 @@ pub struct QueueRecord {
     pub version: i64,
 }
 
-pub(crate) fn queue_active(tenant_id: Uuid, q: &QueueRecord) -> queue::ActiveModel {
+pub(crate) fn queue_active(tenant_id: TenantId, q: &QueueRecord) -> queue::ActiveModel {
     let s = &q.settings;
     queue::ActiveModel {
-        tenant_id: Set(tenant_id),
+        tenant_id: Set(tenant_id.0),
         id: Set(q.id.clone()),
         name: Set(q.name.clone()),
         sla_threshold_s: Set(s.sla_threshold_s as i32),
@@ -65,8 +66,8 @@ fn queue_from(m: queue::Model) -> QueueRecord {
 
 impl Store {
     /// One queue. Errors: `NotFound`.
-    pub async fn queue(&self, tenant_id: Uuid, id: &str) -> Result<QueueRecord, StoreError> {
-        queue::Entity::find_by_id((tenant_id, id.to_owned()))
+    pub async fn queue(&self, tenant_id: TenantId, id: &str) -> Result<QueueRecord, StoreError> {
+        queue::Entity::find_by_id((tenant_id.0, id.to_owned()))
             .one(&self.db)
             .await?
             .map(queue_from)
@@ -76,11 +77,11 @@ impl Store {
     /// Queues ordered by id, after `after` (cursor), at most `limit`.
     pub async fn queues(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<QueueRecord>, StoreError> {
-        let mut q = queue::Entity::find().filter(queue::Column::TenantId.eq(tenant_id));
+        let mut q = queue::Entity::find().filter(queue::Column::TenantId.eq(tenant_id.0));
         if let Some(a) = after {
             q = q.filter(queue::Column::Id.gt(a));
         }
@@ -94,7 +95,7 @@ impl Store {
     }
 
     /// Every queue of the tenant (loaded into the engine).
-    pub async fn all_queues(&self, tenant_id: Uuid) -> Result<Vec<QueueRecord>, StoreError> {
+    pub async fn all_queues(&self, tenant_id: TenantId) -> Result<Vec<QueueRecord>, StoreError> {
         self.queues(tenant_id, None, u64::MAX >> 1).await
     }
 }

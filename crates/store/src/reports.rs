@@ -9,10 +9,11 @@
 
 use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SimpleExpr};
 use sea_orm::{ConnectionTrait, FromQueryResult};
-use uuid::Uuid;
 
 use switchboard_core::metrics::{Interval, QueueBucket};
 use switchboard_core::{CallFlag, CallStatus, QueueSettings};
+
+use switchboard_core::TenantId;
 
 use crate::entity::{call, queue};
 use crate::{corrupt, Store, StoreError};
@@ -104,7 +105,7 @@ impl Store {
     /// Memory: one `QueueBucket` per interval and queue with calls, whatever the number of calls.
     pub async fn report_buckets(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         from: i64,
         to: i64,
         interval: Interval,
@@ -131,7 +132,7 @@ impl Store {
                 Alias::new("q"),
                 Expr::cust("q.tenant_id = c.tenant_id AND q.id = c.first_queue_id"),
             )
-            .and_where(Expr::col((c.clone(), call::Column::TenantId)).eq(tenant_id))
+            .and_where(Expr::col((c.clone(), call::Column::TenantId)).eq(tenant_id.0))
             .and_where(Expr::col((c.clone(), call::Column::QueuedAt)).gte(from))
             .and_where(Expr::col((c.clone(), call::Column::QueuedAt)).lt(to))
             .and_where(Expr::col((c.clone(), call::Column::FirstQueueId)).is_not_null());

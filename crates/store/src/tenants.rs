@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use switchboard_core::{CallStatus, Clock};
+use switchboard_core::{CallStatus, Clock, TenantId};
 
 use crate::entity::{call, tenant};
 use crate::{corrupt, map_insert_err, Store, StoreError};
@@ -15,7 +15,7 @@ use crate::{corrupt, map_insert_err, Store, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     /// Tenant id (UUIDv7).
-    pub id: Uuid,
+    pub id: TenantId,
     /// Unique short name (`default` for the tenant made at bootstrap).
     pub slug: String,
     /// Display name.
@@ -34,7 +34,7 @@ pub struct Tenant {
 
 fn tenant_from(m: tenant::Model) -> Result<Tenant, StoreError> {
     Ok(Tenant {
-        id: m.id,
+        id: TenantId(m.id),
         clock: Clock::parse(&m.clock).ok_or_else(|| corrupt("tenants.clock"))?,
         slug: m.slug,
         name: m.name,
@@ -58,9 +58,9 @@ impl Store {
     }
 
     /// The tenant with this id. Errors: `NotFound`.
-    pub async fn tenant(&self, id: Uuid) -> Result<Tenant, StoreError> {
+    pub async fn tenant(&self, id: TenantId) -> Result<Tenant, StoreError> {
         tenant_from(
-            tenant::Entity::find_by_id(id)
+            tenant::Entity::find_by_id(id.0)
                 .one(&self.db)
                 .await?
                 .ok_or(StoreError::NotFound)?,
@@ -110,14 +110,15 @@ impl Store {
 
     /// Ids of the tenants that have calls not yet ended (their timers must be re-armed at
     /// start-up; every other tenant loads on first use). Uses the partial index `calls_live`.
-    pub async fn tenants_with_live_calls(&self) -> Result<Vec<Uuid>, StoreError> {
-        Ok(call::Entity::find()
+    pub async fn tenants_with_live_calls(&self) -> Result<Vec<TenantId>, StoreError> {
+        let ids: Vec<Uuid> = call::Entity::find()
             .select_only()
             .column(call::Column::TenantId)
             .distinct()
             .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
             .into_tuple()
             .all(&self.db)
-            .await?)
+            .await?;
+        Ok(ids.into_iter().map(TenantId).collect())
     }
 }

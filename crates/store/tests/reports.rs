@@ -217,7 +217,13 @@ async fn database_sums_equal_the_reference_definition() {
                     |q| thresholds.get(q).copied().unwrap_or(30),
                 );
                 let buckets = store
-                    .report_buckets(tenant, from, to, interval, queue_id)
+                    .report_buckets(
+                        switchboard_core::TenantId(tenant),
+                        from,
+                        to,
+                        interval,
+                        queue_id,
+                    )
                     .await
                     .expect("report");
                 let got = report_rows(buckets);

@@ -27,7 +27,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use switchboard_core::{
-    AgentId, Call, CallStatus, Clock, EventKind, IncomingEvent, QueueSettings, TransferTarget,
+    AgentId, Call, CallStatus, Clock, EventKind, IncomingEvent, QueueSettings, TenantId,
+    TransferTarget,
 };
 use switchboard_store::{
     AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, QueueRecord, Tenant, TenantHead,
@@ -133,7 +134,7 @@ impl Pending {
 /// One tenant's live state.
 pub struct TenantState {
     /// The tenant's id.
-    pub id: Uuid,
+    pub id: TenantId,
     /// Which clock the tenant's timers run on.
     pub clock: Clock,
     /// The tenant settings' version (the `ETag` of `GET /api/v1/tenant`).

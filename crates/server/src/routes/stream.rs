@@ -18,7 +18,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
-use uuid::Uuid;
 
 use switchboard_engine::{stream_message, StreamMessage};
 
@@ -132,7 +131,7 @@ enum End {
 async fn session(
     socket: WebSocket,
     s: AppState,
-    tenant: Uuid,
+    tenant: switchboard_core::TenantId,
     since: Option<i64>,
     topics: HashSet<&'static str>,
     mut rx: broadcast::Receiver<std::sync::Arc<StreamMessage>>,

@@ -42,7 +42,7 @@ async fn load(s: &AppState, auth: &Auth) -> Result<(HeaderMap, TenantDto), ApiEr
     Ok((
         etag_header(t.version),
         TenantDto {
-            id: t.id,
+            id: t.id.uuid(),
             slug: t.slug,
             name: t.name,
             clock: t.clock.as_str().to_owned(),
