@@ -181,3 +181,26 @@ async fn injected_commit_failure_is_a_503_then_exactly_once() {
     assert_eq!(v["duplicate"], true);
     assert_eq!(history(&app, "R1").await, ["call_initiated", "call_queued"]);
 }
+
+/// Defect: limits documented (README, OpenAPI `maxLength`, the 422's own message) in
+/// characters are enforced in UTF-8 bytes: a 150-character queue name ("1 to 200
+/// characters") and a 100-character `event_id` ("1 to 128 characters") are refused with a
+/// message that says they are within the limit; likewise `from`/`to` (256).
+/// Expected: count characters, as documented (or document and name bytes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn length_limits_named_in_characters_count_characters() {
+    let app = TestApp::spawn().await;
+    let name = "é".repeat(150);
+    let (s, v) = app
+        .post("/api/v1/queues", &json!({"id": "intl", "name": name}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "150-character queue name: {v}");
+    let (s, v) = app
+        .event(json!({"type": "call_initiated", "call_id": "U1", "event_id": "é".repeat(100)}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "100-character event_id: {v}");
+    let (s, v) = app
+        .event(json!({"type": "call_initiated", "call_id": "U2", "from": "é".repeat(200)}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "200-character from: {v}");
+}
