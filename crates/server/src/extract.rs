@@ -211,10 +211,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::<HashMap<String, String>>::from_request_parts(parts, state)
+        let q = Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
-            .map(|q| Params(q.0))
-            .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))
+            .map_err(|e| ApiError::bad_request(format!("bad query string: {e}")))?;
+        // PostgreSQL cannot compare with a text holding U+0000: refuse it here rather than
+        // answer a read with 500. No parameter can hold one.
+        if let Some((k, _)) =
+            q.0.iter()
+                .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::bad_param(k, "must not contain U+0000 (NUL)"));
+        }
+        Ok(Params(q.0))
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use switchboard_core::time::ms_to_s;
-use switchboard_core::{format_rfc3339, CallFlag, CallStatus};
+use switchboard_core::{format_rfc3339, CallFlag, CallStatus, ExternalCallId};
 use switchboard_store::{CallFilter, CallRow, EventRecord, StoreError};
 
 use crate::app::AppState;
@@ -182,6 +182,11 @@ pub async fn list_calls(
 }
 
 async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> {
+    // An id no call can have (a UUID is a valid call id too) is not looked up: PostgreSQL
+    // refuses a text holding U+0000, which would be a 500.
+    if ExternalCallId::parse(id).is_err() {
+        return Err(ApiError::not_found(format!("no call `{id}`")));
+    }
     s.store.call(auth.tenant_id, id).await.map_err(|e| match e {
         StoreError::NotFound => ApiError::not_found(format!("no call `{id}`")),
         e => e.into(),

@@ -100,7 +100,8 @@ impl QueueBody {
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.trim().is_empty() || name.len() > 200 {
+    // Characters, as documented (and as OpenAPI's `maxLength` counts), not UTF-8 bytes.
+    if name.trim().is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
     // PostgreSQL cannot store U+0000 in `text`: refuse it here rather than fail the write.
@@ -188,6 +189,10 @@ pub async fn get_queue(
     Path(id): Path<String>,
 ) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
     auth.require("queues:read")?;
+    // An id no queue can have (e.g. holding U+0000, which PostgreSQL refuses) is not looked up.
+    if QueueId::parse(&id).is_err() {
+        return Err(ApiError::not_found(format!("no queue `{id}`")));
+    }
     let q = s
         .store
         .queue(auth.tenant_id, &id)

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use axum::http::HeaderMap;
 use switchboard_core::Clock;
-use switchboard_engine::Expect;
+use switchboard_engine::{EngineError, Expect};
 
 use crate::app::AppState;
 use crate::auth::Auth;
@@ -87,12 +87,23 @@ pub async fn patch_tenant(
                 .ok_or_else(|| ApiError::invalid("clock", "must be `live` or `event_time`"))
         })
         .transpose()?;
-    let (_, version) = s.engine.tenant_settings(auth.tenant_id).await?;
-    if_match.check(version)?;
-    if let Some(clock) = clock {
-        s.engine
+    // Compare-and-set against the version just read; without `If-Match` a concurrent change
+    // is not the client's concern (never a 412): read again and re-apply, as a queue PATCH does.
+    loop {
+        let (_, version) = s.engine.tenant_settings(auth.tenant_id).await?;
+        if_match.check(version)?;
+        let Some(clock) = clock else { break };
+        match s
+            .engine
             .set_clock(auth.tenant_id, clock, Expect::Version(version))
-            .await?;
+            .await
+        {
+            Err(EngineError::VersionMismatch { .. }) if !if_match.is_conditional() => continue,
+            r => {
+                r?;
+                break;
+            }
+        }
     }
     let (h, t) = load(&s, &auth).await?;
     Ok((h, Json(t)))
