@@ -16,9 +16,9 @@ use crate::time::TimestampMs;
 
 /// Most events accepted in one `POST /api/v1/events/batch`.
 pub const MAX_BATCH: usize = 1000;
-/// Longest client `event_id`, in bytes.
+/// Longest client `event_id`, in characters.
 pub const MAX_EVENT_ID_LEN: usize = 128;
-/// Longest `from` / `to`, in bytes.
+/// Longest `from` / `to`, in characters.
 pub const MAX_PARTY_LEN: usize = 256;
 /// Largest caller priority (higher is served first).
 pub const MAX_PRIORITY: u64 = 100;

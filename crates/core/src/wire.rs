@@ -49,13 +49,13 @@ fn err(field: &str, message: impl Into<String>) -> EventParseError {
     }
 }
 
-/// Client `event_id`: 1–[`MAX_EVENT_ID_LEN`] bytes, no U+0000.
+/// Client `event_id`: 1–[`MAX_EVENT_ID_LEN`] characters, no U+0000.
 struct EventIdText(String);
 
 impl<'de> Deserialize<'de> for EventIdText {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.is_empty() || s.len() > MAX_EVENT_ID_LEN {
+        if s.is_empty() || s.chars().count() > MAX_EVENT_ID_LEN {
             Err(serde::de::Error::custom(format!(
                 "must be 1 to {MAX_EVENT_ID_LEN} characters"
             )))
@@ -67,13 +67,13 @@ impl<'de> Deserialize<'de> for EventIdText {
     }
 }
 
-/// `from` / `to`: at most [`MAX_PARTY_LEN`] bytes, no U+0000.
+/// `from` / `to`: at most [`MAX_PARTY_LEN`] characters, no U+0000.
 struct Party(String);
 
 impl<'de> Deserialize<'de> for Party {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if s.len() > MAX_PARTY_LEN {
+        if s.chars().count() > MAX_PARTY_LEN {
             Err(serde::de::Error::custom(format!(
                 "must be at most {MAX_PARTY_LEN} characters"
             )))

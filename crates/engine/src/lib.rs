@@ -32,7 +32,7 @@ pub mod rules;
 mod tenant;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -162,7 +162,7 @@ pub struct Engine {
 struct Inner {
     store: Store,
     config: EngineConfig,
-    registry: Registry,
+    registry: Arc<Registry>,
     writer: mpsc::Sender<Msg>,
     bus: Bus,
     /// False while the store cannot commit (set by the writer).
@@ -206,7 +206,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 store: store.clone(),
                 config: config.clone(),
-                registry: Registry::default(),
+                registry: Arc::default(),
                 writer: tx,
                 bus: bus.clone(),
                 store_ready: store_ready.clone(),
@@ -221,6 +221,7 @@ impl Engine {
             bus,
             ready: store_ready,
             time: config.time.clone(),
+            registry: engine.inner.registry.clone(),
         };
         engine.supervise("writer", writer.run());
         for id in store.tenants_with_live_calls().await? {
@@ -351,6 +352,11 @@ impl Engine {
                     let Some(last) = evs.last() else { break };
                     after = last.seq;
                     self.inner.bus.publish(id, &evs);
+                    let live: i64 = evs
+                        .iter()
+                        .map(|e| switchboard_core::telemetry::live_call_delta(&e.event_type))
+                        .sum();
+                    metrics::gauge!(switchboard_core::telemetry::LIVE_CALLS).increment(live as f64);
                 }
                 slot.replace(fresh);
                 tracing::info!(tenant = %id, "tenant reloaded from the store");
@@ -444,55 +450,77 @@ impl Engine {
             Ok(s) => s,
             Err(e) => return fail(e),
         };
-        let missing: Vec<String> = {
-            let st = slot.state.lock().expect("tenant lock");
-            let mut m: Vec<String> = events
-                .iter()
-                .map(|e| e.call_id.as_str())
-                .filter(|k| st.needs_lookup(k))
-                .map(str::to_owned)
-                .collect();
-            m.sort_unstable();
-            m.dedup();
-            m
-        };
         let mut loaded: HashMap<String, LoadedCall> = HashMap::new();
-        if !missing.is_empty() {
-            let ids: Vec<&str> = missing.iter().map(String::as_str).collect();
-            match self
-                .inner
-                .store
-                .calls_by_external_ids(tenant_id, &ids)
-                .await
-            {
-                Ok(found) => {
-                    for c in found {
-                        loaded.insert(c.row.call.external_id.as_str().to_owned(), c);
+        let mut looked_up: HashSet<String> = HashSet::new();
+        let mut events = Some(events);
+        let skew = self.inner.config.max_clock_skew_ms;
+        // Calls not in memory are read from the store first, without holding the tenant lock.
+        // Another request may evict a call between that check and the apply: then the apply
+        // step sees a call neither in memory nor looked up, and the lookup is done again.
+        for _ in 0..8 {
+            let missing: Vec<String> = {
+                let st = slot.state.lock().expect("tenant lock");
+                let mut m: Vec<String> = events
+                    .iter()
+                    .flatten()
+                    .map(|e| e.call_id.as_str())
+                    .filter(|k| st.needs_lookup(k) && !looked_up.contains(*k))
+                    .map(str::to_owned)
+                    .collect();
+                m.sort_unstable();
+                m.dedup();
+                m
+            };
+            if !missing.is_empty() {
+                let ids: Vec<&str> = missing.iter().map(String::as_str).collect();
+                match self
+                    .inner
+                    .store
+                    .calls_by_external_ids(tenant_id, &ids)
+                    .await
+                {
+                    Ok(found) => {
+                        for c in found {
+                            loaded.insert(c.row.call.external_id.as_str().to_owned(), c);
+                        }
                     }
+                    Err(e) => return fail(e.into()),
                 }
-                Err(e) => return fail(e.into()),
+                looked_up.extend(missing);
+            }
+            let committed = slot.committed();
+            let res = self
+                .command(tenant_id, |st, now| {
+                    let evicted = events.iter().flatten().any(|e| {
+                        let k = e.call_id.as_str();
+                        st.needs_lookup(k) && !looked_up.contains(k)
+                    });
+                    if evicted {
+                        return Ok((None, WriteBatch::new(st.id), false));
+                    }
+                    let mut out = tenant::Pending::new(now);
+                    let results: Vec<_> = events
+                        .take()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| st.apply(e, now, skew, &mut loaded, &mut out))
+                        .collect();
+                    // A request with only duplicates still goes through the writer, so it is
+                    // answered after the original delivery is durable (or fails with it).
+                    let wait = results.iter().any(Result::is_ok);
+                    let batch = st.finish(out, committed);
+                    Ok((Some(results), batch, wait))
+                })
+                .await;
+            match res {
+                Ok(Some(results)) => return results,
+                Ok(None) => continue,
+                Err(e) => return fail(e),
             }
         }
-        let skew = self.inner.config.max_clock_skew_ms;
-        let committed = slot.committed();
-        let res = self
-            .command(tenant_id, move |st, now| {
-                let mut out = tenant::Pending::new(now);
-                let results: Vec<_> = events
-                    .into_iter()
-                    .map(|e| st.apply(e, now, skew, &mut loaded, &mut out))
-                    .collect();
-                // A request with only duplicates still goes through the writer, so it is
-                // answered after the original delivery is durable (or fails with it).
-                let wait = results.iter().any(Result::is_ok);
-                let batch = st.finish(out, committed);
-                Ok((results, batch, wait))
-            })
-            .await;
-        match res {
-            Ok(results) => results,
-            Err(e) => fail(e),
-        }
+        fail(EngineError::unavailable(
+            "calls kept leaving memory while this request was looked up",
+        ))
     }
 
     /// The queue as the engine holds it (loading the tenant if needed).
@@ -598,7 +626,18 @@ impl Engine {
             for id in reg.take_due(now) {
                 let Some(slot) = reg.get(&id) else { continue };
                 if slot.is_stale() {
-                    continue; // re-scheduled by its reload
+                    // The writer scheduled it when a commit failed: reload it from the store
+                    // (re-arming its timers) without waiting for a client, off this task so
+                    // that a slow store does not hold up other tenants' timers.
+                    let engine = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = engine.slot(id).await {
+                            tracing::warn!(tenant = %id, error = %e, "reload failed; retrying in 1 s");
+                            let retry = engine.now_ms() + 1000;
+                            engine.inner.registry.schedule(id, Some(retry));
+                        }
+                    });
+                    continue;
                 }
                 let committed = slot.committed();
                 // Not awaited: timer events are answered to no one.

@@ -24,7 +24,7 @@ use switchboard_core::telemetry;
 use switchboard_store::{Store, StoreWriter, WriteBatch};
 
 use crate::bus::Bus;
-use crate::registry::Slot;
+use crate::registry::{Registry, Slot};
 use crate::TimeSource;
 
 /// Result sent back to a request: `Err` carries the reason, for the logs.
@@ -65,6 +65,8 @@ pub(crate) struct Writer {
     /// False while the store cannot commit.
     pub ready: Arc<AtomicBool>,
     pub time: TimeSource,
+    /// Where a stale tenant is scheduled for its reload.
+    pub registry: Arc<Registry>,
 }
 
 impl Writer {
@@ -207,6 +209,8 @@ impl Writer {
                     if r.slot.mark_stale() {
                         metrics::gauge!(telemetry::STALE_TENANTS).increment(1.0);
                     }
+                    // The timer task reloads it even if no client writes to it again.
+                    self.registry.schedule(r.batch.tenant_id, Some(i64::MIN));
                     self.ready.store(false, Ordering::Relaxed);
                     results[i] = Err(e.to_string());
                 }

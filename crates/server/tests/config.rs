@@ -327,7 +327,8 @@ async fn unknown_queue_is_404_and_a_taken_id_is_409_naming_id() {
     )
     .await;
     assert_problem(&r, 404, None, "PATCH of an unknown queue");
-    // Even conditionally: there is no version to compare with.
+    // Conditionally, If-Match cannot match a resource that does not exist: 412 (RFC 9110
+    // §13.1.1), and nothing is created.
     let r = patch(
         &app,
         &key,
@@ -336,7 +337,7 @@ async fn unknown_queue_is_404_and_a_taken_id_is_409_naming_id() {
         json!({"hold_max_s": 5}),
     )
     .await;
-    assert_problem(&r, 404, None, "conditional PATCH of an unknown queue");
+    assert_problem(&r, 412, None, "conditional PATCH of an unknown queue");
     let r = get(&app, &key, "/api/v1/queues/nope").await;
     assert_problem(&r, 404, None, "the PATCH created nothing");
 

@@ -241,6 +241,10 @@ pub async fn patch_queue(
             .queue(auth.tenant_id, &id)
             .await
             .map_err(|e| match e {
+                // If-Match names a current representation; there is none (RFC 9110 §13.1.1).
+                EngineError::NoSuchQueue(_) if if_match.is_conditional() => {
+                    ApiError::precondition_failed(format!("no queue `{id}`: If-Match cannot match"))
+                }
                 EngineError::NoSuchQueue(_) => ApiError::not_found(format!("no queue `{id}`")),
                 e => e.into(),
             })?;
