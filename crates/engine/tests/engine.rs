@@ -17,7 +17,7 @@ use switchboard_core::{
     AgentId, CallType, Clock, EndReason, EventKind, ExternalCallId, IncomingEvent, QueueId,
     QueueSettings, TransferTarget,
 };
-use switchboard_engine::{Engine, EngineConfig, Expect, StreamMessage, TimeSource};
+use switchboard_engine::{Engine, EngineConfig, Expect, ManualClock, StreamMessage, TimeSource};
 use switchboard_store::{QueueRecord, Store};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -67,6 +67,31 @@ fn initiated(q: &str) -> EventKind {
         to: None,
         priority: None,
     }
+}
+
+/// A fresh store and engine (manual clock at `T0`) with tenant `t` on the `event_time` clock and
+/// queue `q0` at default settings.
+async fn event_time_tenant() -> (
+    tempfile::TempDir,
+    Store,
+    switchboard_store::Tenant,
+    Engine,
+    Arc<ManualClock>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let t = store.create_tenant("t", "T", T0).await.unwrap();
+    let (time, clock) = TimeSource::manual(T0);
+    let engine = engine(&store, time).await;
+    engine
+        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .await
+        .unwrap();
+    engine
+        .set_clock(t.id, Clock::EventTime, Expect::Version(1))
+        .await
+        .unwrap();
+    (dir, store, t, engine, clock)
 }
 
 /// The next stream message, or a panic after 10 s (a hang guard, not a timing assertion).
@@ -129,19 +154,7 @@ async fn live_timers_fire_when_the_injected_clock_passes_their_deadline() {
 
 #[tokio::test]
 async fn event_time_tenants_ignore_the_wall_clock() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
-    let (time, clock) = TimeSource::manual(T0);
-    let engine = engine(&store, time).await;
-    engine
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
-        .await
-        .unwrap();
-    engine
-        .set_clock(t.id, Clock::EventTime, Expect::Version(1))
-        .await
-        .unwrap();
+    let (_dir, _store, t, engine, clock) = event_time_tenant().await;
     let mut rx = engine.subscribe(t.id);
     assert!(engine
         .submit(t.id, vec![event("c1", initiated("q0"), Some(T0), None)])
@@ -165,19 +178,7 @@ async fn event_time_tenants_ignore_the_wall_clock() {
 
 #[tokio::test]
 async fn far_future_timestamps_are_refused_and_move_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
-    let (time, _clock) = TimeSource::manual(T0);
-    let engine = engine(&store, time).await;
-    engine
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
-        .await
-        .unwrap();
-    engine
-        .set_clock(t.id, Clock::EventTime, Expect::Version(1))
-        .await
-        .unwrap();
+    let (_dir, store, t, engine, _clock) = event_time_tenant().await;
     let day = 86_400_000;
     let r = engine
         .submit(
