@@ -641,7 +641,9 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv"
         );
-        let file = std::fs::File::open(PATH).expect("data file");
+        let file = std::fs::File::open(PATH).unwrap_or_else(|e| {
+            panic!("cannot open {PATH}: {e}; this test reads the Anonymous Bank trace from the repository's sibling shared/data/ (see shared/data/README.md)")
+        });
         let t = read_anonymous_bank(std::io::BufReader::new(file)).unwrap();
         assert_eq!(t.rows, 23_668, "data rows per the data README");
         assert_eq!(t.calls.len() as u64 + t.skipped_count(), t.rows);
@@ -694,7 +696,9 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/data/anonymous-bank/calls-1999-08-01_15.csv"
         );
-        let file = std::fs::File::open(PATH).expect("data file");
+        let file = std::fs::File::open(PATH).unwrap_or_else(|e| {
+            panic!("cannot open {PATH}: {e}; this test reads the Anonymous Bank trace from the repository's sibling shared/data/ (see shared/data/README.md)")
+        });
         let t = read_anonymous_bank(std::io::BufReader::new(file)).unwrap();
         let mut h = sha2::Sha256::new();
         let mut n = 0;
