@@ -171,7 +171,9 @@ struct Inner {
     cancel: CancellationToken,
     /// Cancelled when a supervised task died: the server must exit.
     fatal: CancellationToken,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Supervised tasks by name (the checkpointer is not supervised: a failed checkpoint only
+    /// delays WAL truncation).
+    tasks: Mutex<Vec<(&'static str, tokio::task::AbortHandle)>>,
 }
 
 /// How often the store's write-ahead log is checkpointed (SQLite).
@@ -228,8 +230,7 @@ impl Engine {
             engine.slot(id).await?;
         }
         engine.supervise("timers", engine.clone().live_timers());
-        let c = tokio::spawn(checkpoints(store, cancel));
-        engine.inner.tasks.lock().expect("tasks lock").push(c);
+        tokio::spawn(checkpoints(store, cancel));
         Ok(engine)
     }
 
@@ -241,8 +242,13 @@ impl Engine {
         fut: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         let handle = tokio::spawn(fut);
+        self.inner
+            .tasks
+            .lock()
+            .expect("tasks lock")
+            .push((name, handle.abort_handle()));
         let inner = self.inner.clone();
-        let watch = tokio::spawn(async move {
+        tokio::spawn(async move {
             let res = handle.await;
             if inner.cancel.is_cancelled() {
                 return;
@@ -253,7 +259,17 @@ impl Engine {
             }
             inner.fatal.cancel();
         });
-        self.inner.tasks.lock().expect("tasks lock").push(watch);
+    }
+
+    /// Aborts the supervised task `name` (`writer` or `timers`), as if it had died: for tests
+    /// of the supervision only.
+    #[doc(hidden)]
+    pub fn abort_task_for_tests(&self, name: &str) {
+        for (n, h) in self.inner.tasks.lock().expect("tasks lock").iter() {
+            if *n == name {
+                h.abort();
+            }
+        }
     }
 
     /// Fires when a supervised background task died: the process must exit non-zero.

@@ -402,3 +402,26 @@ async fn postgres_outage_loses_nothing_acknowledged() {
         .execute(&mut conn)
         .await;
 }
+
+/// A supervised engine task that dies (here: the writer, aborted) makes the server unready at
+/// once and `serve` return an error, so the process exits non-zero rather than limp on.
+#[tokio::test]
+async fn a_dead_writer_stops_the_server() {
+    let app = TestApp::spawn().await;
+    assert_eq!(ready_status(&app).await, StatusCode::OK);
+    app.state.engine.abort_task_for_tests("writer");
+    let mut unready = false;
+    for _ in 0..500 {
+        if app.state.engine.fatal().is_cancelled() {
+            unready = !app.state.engine.is_ready();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(unready, "the engine still says ready with its writer dead");
+    let err = app
+        .exit()
+        .await
+        .expect_err("serve must fail when the writer dies");
+    assert!(err.to_string().contains("engine task died"), "{err}");
+}

@@ -149,6 +149,15 @@ impl TestApp {
         }
     }
 
+    /// Waits for the server to end by itself (no stop signal) and returns its result.
+    pub async fn exit(mut self) -> anyhow::Result<()> {
+        let h = self.handle.take().expect("server task");
+        tokio::time::timeout(std::time::Duration::from_secs(30), h)
+            .await
+            .expect("the server ends by itself")
+            .expect("server task")
+    }
+
     /// Graceful stop: waits until accepted events are flushed. Returns what a restart needs.
     pub async fn stop(mut self) -> (String, Option<std::sync::Arc<tempfile::TempDir>>) {
         if let Some(tx) = self.stop.take() {
