@@ -26,11 +26,11 @@ pub const GROUP_COMMIT_FAILURES_TOTAL: &str = "switchboard_group_commit_failures
 pub const LIVE_CALLS: &str = "switchboard_live_calls";
 /// Gauge, connections: open WebSocket stream subscribers.
 pub const STREAM_SUBSCRIBERS: &str = "switchboard_stream_subscribers";
-/// Gauge, write requests: requests waiting in the writer's queue (hook: recorded by the engine
-/// where it enqueues and dequeues write requests).
+/// Gauge, write requests: requests waiting in the writer's bounded queue, sampled by the writer
+/// at each group-commit round.
 pub const WRITER_QUEUE_DEPTH: &str = "switchboard_writer_queue_depth";
-/// Gauge, tenants: tenants marked stale after a failed commit and not yet reloaded (hook:
-/// recorded by the engine where it marks and reloads a tenant).
+/// Gauge, tenants: tenants marked stale after a failed commit and not yet reloaded (raised by
+/// the writer when it marks a tenant, lowered by the reload).
 pub const STALE_TENANTS: &str = "switchboard_stale_tenants";
 
 /// How a committed event of wire type `event_type` changes the number of live calls: `+1` for
