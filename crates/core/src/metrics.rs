@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::call::{Call, CallFlag, CallStatus};
 use crate::time::{format_rfc3339, ms_to_s, TimestampMs};
 
 /// Report bucket width.
@@ -79,6 +80,24 @@ pub struct CallFacts {
     pub sla_breached: bool,
     /// Whether the call carries the `review` flag (answered, ended, talk < `short_call_s`).
     pub review: bool,
+}
+
+impl CallFacts {
+    /// The report's facts of a call as it is now; `None` if it never entered a queue (such a
+    /// call is in no report).
+    pub fn of(c: &Call) -> Option<CallFacts> {
+        Some(CallFacts {
+            queue_id: c.first_queue_id.as_ref()?.as_str().to_owned(),
+            queued_at: c.queued_at?,
+            answered: c.answered_at.is_some(),
+            ended: c.status == CallStatus::Ended,
+            wait_ms: c.wait_ms,
+            handle_ms: c.handle_ms(),
+            sla_threshold_s: c.sla_threshold_s,
+            sla_breached: c.flags.contains(CallFlag::SlaBreached),
+            review: c.flags.contains(CallFlag::Review),
+        })
+    }
 }
 
 /// One row of `GET /api/v1/reports/queues`. Durations in seconds.
@@ -210,6 +229,164 @@ impl QueueBucket {
             sla_breached: a.sla_breached,
             flagged_review: a.review,
         }
+    }
+}
+
+/// Width of the statistics projection's buckets (`queue_stats`), ms: 15 minutes, the finest
+/// report [`Interval`], so that every report interval aligned to it is a sum of whole buckets.
+pub const STATS_BUCKET_MS: i64 = 900_000;
+
+/// One call's contribution to the statistics projection: the sums of [`QueueBucket::add`] for
+/// this call alone, in the 15-minute bucket of its first queue entry
+/// ([`STATS_BUCKET_MS`]). The SLA threshold is the one frozen on the call, else
+/// `fallback_threshold_s` (the queue's current one, for calls stored before it was frozen).
+pub fn contribution(c: &CallFacts, fallback_threshold_s: u32) -> QueueBucket {
+    let mut b = QueueBucket {
+        interval_start: Interval::Min15.floor(c.queued_at),
+        queue_id: c.queue_id.clone(),
+        ..QueueBucket::default()
+    };
+    let t = c.sla_threshold_s.unwrap_or(fallback_threshold_s);
+    b.add(c, i64::from(t) * 1000);
+    b
+}
+
+/// A change of one `queue_stats` row (tenant implied): signed differences of the sums of
+/// [`QueueBucket`], and the wait a newly resolved call adds to the bucket's maximum. The
+/// writer adds the sums to the stored row and keeps the larger maximum. Milliseconds in
+/// `*_ms`.
+///
+/// The maximum needs no difference: a call's wait is fixed once it is answered or abandoned,
+/// so a bucket's maximum only ever grows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsDelta {
+    /// The queue first entered.
+    pub queue_id: String,
+    /// Start of the 15-minute bucket of the first queue entry, epoch ms.
+    pub bucket_start: TimestampMs,
+    /// Change of `offered`.
+    pub offered: i64,
+    /// Change of `answered`.
+    pub answered: i64,
+    /// Change of `abandoned`.
+    pub abandoned: i64,
+    /// Change of `answered_within_sl`.
+    pub answered_within_sl: i64,
+    /// Change of the sum of answered calls' waits, ms.
+    pub wait_answered_ms: i64,
+    /// Change of the sum of abandoned calls' waits, ms.
+    pub wait_abandoned_ms: i64,
+    /// Change of `handled`.
+    pub handled: i64,
+    /// Change of the sum of handle times, ms.
+    pub handle_ms: i64,
+    /// Wait of a call resolved by this change, ms (the row keeps the larger).
+    pub max_wait_ms: Option<i64>,
+    /// Change of `sla_breached`.
+    pub sla_breached: i64,
+    /// Change of `review`.
+    pub review: i64,
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl StatsDelta {
+    fn zero(queue_id: &str, bucket_start: TimestampMs) -> Self {
+        StatsDelta {
+            queue_id: queue_id.to_owned(),
+            bucket_start,
+            ..StatsDelta::default()
+        }
+    }
+
+    /// `sign` × the sums of `b` (its maximum only when adding).
+    fn scaled(b: &QueueBucket, sign: i64) -> Self {
+        StatsDelta {
+            queue_id: b.queue_id.clone(),
+            bucket_start: b.interval_start,
+            offered: sign * signed(b.offered),
+            answered: sign * signed(b.answered),
+            abandoned: sign * signed(b.abandoned),
+            answered_within_sl: sign * signed(b.answered_within_sl),
+            wait_answered_ms: sign * b.wait_answered_ms,
+            wait_abandoned_ms: sign * b.wait_abandoned_ms,
+            handled: sign * signed(b.handled),
+            handle_ms: sign * b.handle_ms,
+            max_wait_ms: if sign > 0 { b.max_wait_ms } else { None },
+            sla_breached: sign * signed(b.sla_breached),
+            review: sign * signed(b.review),
+        }
+    }
+
+    /// The changes that turn a call's contribution `before` into `after` ([`contribution`];
+    /// `None` for a call never queued, or not in memory before). Changes that change nothing
+    /// are left out, so the result holds zero, one or (if the bucket moved) two deltas.
+    pub fn between(before: Option<&QueueBucket>, after: Option<&QueueBucket>) -> Vec<StatsDelta> {
+        let mut out = Vec::new();
+        match (before, after) {
+            (Some(b), Some(a))
+                if (b.interval_start, &b.queue_id) == (a.interval_start, &a.queue_id) =>
+            {
+                let mut d = StatsDelta::scaled(a, 1);
+                d.merge(&StatsDelta::scaled(b, -1));
+                // The wait joins the maximum once, when the call is resolved.
+                if b.max_wait_ms.is_some() {
+                    d.max_wait_ms = None;
+                }
+                out.push(d);
+            }
+            (b, a) => {
+                out.extend(b.map(|b| StatsDelta::scaled(b, -1)));
+                out.extend(a.map(|a| StatsDelta::scaled(a, 1)));
+            }
+        }
+        out.retain(|d| !d.is_noop());
+        out
+    }
+
+    /// Whether writing this delta would change nothing.
+    pub fn is_noop(&self) -> bool {
+        let z = StatsDelta::zero(&self.queue_id, self.bucket_start);
+        *self == z
+    }
+
+    /// Adds `other` (of the same bucket) into this delta: sums add, maxima keep the larger.
+    pub fn merge(&mut self, other: &StatsDelta) {
+        debug_assert_eq!(
+            (&self.queue_id, self.bucket_start),
+            (&other.queue_id, other.bucket_start)
+        );
+        self.offered += other.offered;
+        self.answered += other.answered;
+        self.abandoned += other.abandoned;
+        self.answered_within_sl += other.answered_within_sl;
+        self.wait_answered_ms += other.wait_answered_ms;
+        self.wait_abandoned_ms += other.wait_abandoned_ms;
+        self.handled += other.handled;
+        self.handle_ms += other.handle_ms;
+        self.max_wait_ms = match (self.max_wait_ms, other.max_wait_ms) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, y) => x.or(y),
+        };
+        self.sla_breached += other.sla_breached;
+        self.review += other.review;
+    }
+
+    /// Merges deltas of the same bucket (queue and start): one per bucket, none that changes
+    /// nothing, sorted by queue then start (a stable order for the writer's upsert).
+    pub fn merged(deltas: impl IntoIterator<Item = StatsDelta>) -> Vec<StatsDelta> {
+        let mut by_key: BTreeMap<(String, TimestampMs), StatsDelta> = BTreeMap::new();
+        for d in deltas {
+            match by_key.get_mut(&(d.queue_id.clone(), d.bucket_start)) {
+                Some(m) => m.merge(&d),
+                None => {
+                    by_key.insert((d.queue_id.clone(), d.bucket_start), d);
+                }
+            }
+        }
+        by_key.into_values().filter(|d| !d.is_noop()).collect()
     }
 }
 
@@ -427,6 +604,174 @@ mod tests {
                 ("1970-01-01T00:00:00Z", "b"),
                 ("1970-01-02T00:00:00Z", "a")
             ]
+        );
+    }
+
+    /// Adds a delta to stored sums, as the writer's upsert does.
+    fn write(row: &mut Option<QueueBucket>, d: &StatsDelta) {
+        let r = row.get_or_insert_with(|| QueueBucket {
+            interval_start: d.bucket_start,
+            queue_id: d.queue_id.clone(),
+            ..QueueBucket::default()
+        });
+        let add = |x: &mut u64, y: i64| *x = x.checked_add_signed(y).expect("never negative");
+        add(&mut r.offered, d.offered);
+        add(&mut r.answered, d.answered);
+        add(&mut r.abandoned, d.abandoned);
+        add(&mut r.answered_within_sl, d.answered_within_sl);
+        r.wait_answered_ms += d.wait_answered_ms;
+        r.wait_abandoned_ms += d.wait_abandoned_ms;
+        add(&mut r.handled, d.handled);
+        r.handle_ms += d.handle_ms;
+        r.max_wait_ms = r.max_wait_ms.max(d.max_wait_ms);
+        add(&mut r.sla_breached, d.sla_breached);
+        add(&mut r.review, d.review);
+    }
+
+    fn contrib(c: &Call) -> Option<QueueBucket> {
+        CallFacts::of(c).map(|f| contribution(&f, 20))
+    }
+
+    #[test]
+    fn a_calls_contribution_follows_its_life_and_the_deltas_add_up_to_it() {
+        use crate::event::{CallType, EndReason, EventKind, TransferTarget};
+        use crate::ids::{AgentId, ExternalCallId, QueueId};
+        let q = |s: &str| QueueId::parse(s).unwrap();
+        let t0 = 1_767_225_600_000 + 14 * 60_000; // 00:14 UTC: bucket 00:00
+        let mut c = Call::initiate(
+            uuid::Uuid::nil(),
+            ExternalCallId::parse("c").unwrap(),
+            &EventKind::CallInitiated {
+                call_type: CallType::Voice,
+                queue_id: None,
+                from: None,
+                to: None,
+                priority: None,
+            },
+            t0 - 5_000,
+        )
+        .unwrap();
+        let steps = [
+            (
+                EventKind::CallQueued {
+                    queue_id: q("q1"),
+                    priority: None,
+                },
+                t0,
+            ),
+            (
+                EventKind::SlaBreached {
+                    queue_id: q("q1"),
+                    threshold_s: 30,
+                },
+                t0 + 30_000,
+            ),
+            (
+                EventKind::CallRouted {
+                    agent_id: AgentId::parse("a").unwrap(),
+                    routing_time: None,
+                },
+                t0 + 40_000,
+            ),
+            (EventKind::CallAnswered { wait_time: None }, t0 + 45_000),
+            (
+                EventKind::CallHold {
+                    hold_duration: None,
+                },
+                t0 + 50_000,
+            ),
+            (EventKind::CallResumed, t0 + 56_000),
+            (
+                // Another queue and bucket: the call stays counted where it first entered.
+                EventKind::CallTransferred {
+                    target: TransferTarget::Queue(q("q2")),
+                },
+                t0 + 20 * 60_000,
+            ),
+            (
+                EventKind::CallEnded {
+                    end_reason: EndReason::Completed,
+                    duration: None,
+                },
+                // Backwards: counted as zero, flagged out_of_order.
+                t0 + 10 * 60_000,
+            ),
+        ];
+        let mut row = None;
+        assert_eq!(contrib(&c), None, "never queued: nothing");
+        for (k, ts) in steps {
+            let before = contrib(&c);
+            c.apply(&k, ts).unwrap();
+            let after = contrib(&c);
+            for d in StatsDelta::between(before.as_ref(), after.as_ref()) {
+                assert_eq!(
+                    (d.queue_id.as_str(), d.bucket_start),
+                    ("q1", 1_767_225_600_000)
+                );
+                write(&mut row, &d);
+            }
+            assert_eq!(row, after, "after {}", k.type_name());
+        }
+        let row = row.unwrap();
+        assert_eq!(
+            (row.offered, row.answered, row.abandoned, row.handled),
+            (1, 1, 0, 1)
+        );
+        // Threshold 20 s (nothing frozen on this call): 45 s is outside.
+        assert_eq!((row.answered_within_sl, row.wait_answered_ms), (0, 45_000));
+        assert_eq!(row.max_wait_ms, Some(45_000));
+        assert_eq!(row.sla_breached, 1);
+        // Talk 5 s + 20 min − 6 s … to the transfer; the backwards end adds nothing.
+        assert_eq!(row.handle_ms, c.handle_ms());
+    }
+
+    #[test]
+    fn deltas_leave_out_what_changes_nothing_and_merge_per_bucket() {
+        let waiting = call("Q", 1_000, false, false, None, 0);
+        let answered = call("Q", 1_000, true, false, Some(12_000), 0);
+        let held = call("Q", 1_000, true, false, Some(12_000), 0);
+        let b = |f: &CallFacts| contribution(f, 30);
+        assert_eq!(StatsDelta::between(None, None), vec![]);
+        let d = StatsDelta::between(Some(&b(&waiting)), Some(&b(&answered)));
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (
+                d[0].offered,
+                d[0].answered,
+                d[0].answered_within_sl,
+                d[0].max_wait_ms
+            ),
+            (0, 1, 1, Some(12_000))
+        );
+        // Resolved before and after: the maximum is not written again, nothing else moved.
+        assert_eq!(
+            StatsDelta::between(Some(&b(&answered)), Some(&b(&held))),
+            vec![]
+        );
+        // The first entry adds the call; a frozen threshold wins over the fallback.
+        let frozen = CallFacts {
+            sla_threshold_s: Some(10),
+            ..answered.clone()
+        };
+        let d = StatsDelta::between(None, Some(&b(&frozen)));
+        assert_eq!((d[0].offered, d[0].answered_within_sl), (1, 0));
+
+        let other = call("Q", 900_000, false, true, Some(3_000), 0);
+        let m = StatsDelta::merged(
+            [
+                StatsDelta::between(None, Some(&b(&waiting))),
+                StatsDelta::between(Some(&b(&waiting)), Some(&b(&answered))),
+                StatsDelta::between(None, Some(&b(&other))),
+                StatsDelta::between(None, Some(&b(&answered))),
+            ]
+            .concat(),
+        );
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].bucket_start, m[0].offered, m[0].answered), (0, 2, 2));
+        assert_eq!(m[0].max_wait_ms, Some(12_000));
+        assert_eq!(
+            (m[1].bucket_start, m[1].abandoned, m[1].wait_abandoned_ms),
+            (900_000, 1, 3_000)
         );
     }
 }

@@ -13,15 +13,28 @@
 //! store's SeaORM entity, 400 per statement and 50,000 per transaction; the database must
 //! already be migrated (start `switchboard serve` on it once). Deterministic: the same
 //! arguments give the same rows, with fresh call ids.
+//!
+//! The statistics projection (`queue_stats`) is kept as the engine's writer keeps it, in the
+//! same transaction as the rows: each call's contribution
+//! (`switchboard_core::metrics::contribution`, by its frozen threshold, else its queue's
+//! current one) goes in as a `StatsDelta` through the writer's own upsert
+//! (`switchboard_store::append::write_batches`), merged per 15-minute bucket.
 
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, Database, DatabaseBackend, EntityTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, Database, DatabaseBackend, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use uuid::Uuid;
 
-use switchboard_store::entity::call;
+use switchboard_core::metrics::{contribution, CallFacts, StatsDelta};
+use switchboard_core::QueueSettings;
+use switchboard_store::append::write_batches;
+use switchboard_store::entity::{call, queue};
+use switchboard_store::WriteBatch;
 
 /// Rows per INSERT statement (28 columns: under SQLite's bound-parameter limit).
 const ROWS_PER_INSERT: usize = 400;
@@ -57,7 +70,14 @@ fn year_start_ms(year: i64) -> i64 {
     days * 86_400_000
 }
 
-fn row(rng: &mut Rng, tenant_id: Uuid, n: u64, queue: &str, queued_at: i64) -> call::ActiveModel {
+/// A call row and what the report needs of it.
+fn row(
+    rng: &mut Rng,
+    tenant_id: Uuid,
+    n: u64,
+    queue: &str,
+    queued_at: i64,
+) -> (call::ActiveModel, CallFacts) {
     let answered = rng.below(100) < 85;
     let wait_ms = rng.below(180_000) as i64;
     let talk_ms = if answered {
@@ -88,7 +108,18 @@ fn row(rng: &mut Rng, tenant_id: Uuid, n: u64, queue: &str, queued_at: i64) -> c
         format!(",{},", flags.join(","))
     };
     let ended_at = queued_at + wait_ms + talk_ms + hold_ms;
-    call::ActiveModel {
+    let facts = CallFacts {
+        queue_id: queue.to_owned(),
+        queued_at,
+        answered,
+        ended: true,
+        wait_ms: Some(wait_ms),
+        handle_ms: talk_ms + hold_ms,
+        sla_threshold_s: frozen.then_some(threshold as u32),
+        sla_breached: flags.contains(",sla_breached,"),
+        review: flags.contains(",review,"),
+    };
+    let row = call::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant_id),
         external_id: Set(format!("bench-{n:08}")),
@@ -118,7 +149,8 @@ fn row(rng: &mut Rng, tenant_id: Uuid, n: u64, queue: &str, queued_at: i64) -> c
         ring_deadline: Set(None),
         hold_deadline: Set(None),
         sla_threshold_s: Set(frozen.then_some(threshold as i32)),
-    }
+    };
+    (row, facts)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -143,12 +175,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let span = (year_start_ms(year + 1) - start) as u64;
 
     let db = Database::connect(url.as_str()).await?;
+    // The queues' current thresholds: the fallback for calls without a frozen one.
+    let thresholds: HashMap<String, u32> = queue::Entity::find()
+        .filter(queue::Column::TenantId.eq(tenant_id))
+        .all(&db)
+        .await?
+        .into_iter()
+        .map(|q| (q.id, q.sla_threshold_s as u32))
+        .collect();
+    let fallback = |q: &str| {
+        thresholds
+            .get(q)
+            .copied()
+            .unwrap_or(QueueSettings::default().sla_threshold_s)
+    };
     let began = Instant::now();
     let mut rng = Rng(0x5EED_0000_0001);
     let mut n = 0u64;
     while n < total {
         let tx = db.begin().await?;
         let end = (n + ROWS_PER_TX as u64).min(total);
+        let mut stats = Vec::new();
         while n < end {
             let batch_end = (n + ROWS_PER_INSERT as u64).min(end);
             let rows: Vec<call::ActiveModel> = (n..batch_end)
@@ -156,12 +203,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     // Spread evenly over the year, in order (as calls arrive), with jitter.
                     let at = start + (i * span / total) as i64 + rng.below(1_000) as i64;
                     let q = &queues[rng.below(queues.len() as u64) as usize];
-                    row(&mut rng, tenant_id, i, q, at)
+                    let (row, facts) = row(&mut rng, tenant_id, i, q, at);
+                    let b = contribution(&facts, fallback(q));
+                    stats.extend(StatsDelta::between(None, Some(&b)));
+                    row
                 })
                 .collect();
             call::Entity::insert_many(rows).exec(&tx).await?;
             n = batch_end;
         }
+        let batch = WriteBatch {
+            stats: StatsDelta::merged(stats),
+            ..WriteBatch::new(switchboard_core::TenantId(tenant_id))
+        };
+        write_batches(&tx, &[&batch]).await?;
         tx.commit().await?;
         eprint!("\r{n} calls");
     }
@@ -175,6 +230,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {
             db.execute_unprepared("VACUUM ANALYZE calls").await?;
+            db.execute_unprepared("VACUUM ANALYZE queue_stats").await?;
         }
     }
     eprintln!("ready after {:.1} s", began.elapsed().as_secs_f64());

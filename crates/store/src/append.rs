@@ -10,12 +10,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use switchboard_core::metrics::StatsDelta;
 use switchboard_core::Clock;
 
 use switchboard_core::TenantId;
 
 use crate::calls::call_active;
-use crate::entity::{agent, alert, call, call_event, queue, tenant, writer_probe};
+use crate::entity::{agent, alert, call, call_event, queue, queue_stat, tenant, writer_probe};
 use crate::events::event_active;
 use crate::queues::queue_active;
 use crate::{
@@ -63,6 +64,10 @@ pub struct WriteBatch {
     pub tenant: Option<TenantUpdate>,
     /// The tenant's stream head after this batch, when it has events.
     pub head: Option<TenantHead>,
+    /// Changes of the statistics projection (`queue_stats`): for each touched call, its
+    /// contribution after the command minus before (`StatsDelta::between`), at most one per
+    /// queue and bucket.
+    pub stats: Vec<StatsDelta>,
 }
 
 impl WriteBatch {
@@ -81,6 +86,7 @@ impl WriteBatch {
             && self.agents.is_empty()
             && self.queues.is_empty()
             && self.tenant.is_none()
+            && self.stats.is_empty()
     }
 }
 
@@ -159,7 +165,8 @@ impl StoreWriter {
 }
 
 /// Writes the batches on `db` (a transaction): events and alerts appended, each call's latest
-/// projection, each agent, queue and tenant row upserted.
+/// projection, each agent, queue and tenant row upserted, the statistics deltas added to their
+/// `queue_stats` rows.
 pub async fn write_batches<C: ConnectionTrait>(
     db: &C,
     batches: &[&WriteBatch],
@@ -169,6 +176,8 @@ pub async fn write_batches<C: ConnectionTrait>(
     let mut queues: HashMap<(TenantId, &str), &QueueRecord> = HashMap::new();
     let mut heads: HashMap<TenantId, TenantHead> = HashMap::new();
     let mut tenants: HashMap<TenantId, TenantUpdate> = HashMap::new();
+    // One delta per row: PostgreSQL refuses an upsert that touches a row twice.
+    let mut stats: HashMap<(TenantId, &str, i64), StatsDelta> = HashMap::new();
     let mut events = Vec::new();
     let mut alerts = Vec::new();
     for b in batches {
@@ -189,6 +198,14 @@ pub async fn write_batches<C: ConnectionTrait>(
         }
         if let Some(u) = b.tenant {
             tenants.insert(t, u);
+        }
+        for d in &b.stats {
+            match stats.get_mut(&(t, d.queue_id.as_str(), d.bucket_start)) {
+                Some(m) => m.merge(d),
+                None => {
+                    stats.insert((t, d.queue_id.as_str(), d.bucket_start), d.clone());
+                }
+            }
         }
     }
     insert_chunks::<call_event::Entity, _>(db, events, None).await?;
@@ -253,6 +270,12 @@ pub async fn write_batches<C: ConnectionTrait>(
         ])
         .to_owned();
     insert_chunks::<queue::Entity, _>(db, queues, Some(upsert)).await?;
+    let stats: Vec<queue_stat::ActiveModel> = stats
+        .into_iter()
+        .filter(|(_, d)| !d.is_noop())
+        .map(|((t, _, _), d)| stats_active(t, d))
+        .collect();
+    insert_chunks::<queue_stat::Entity, _>(db, stats, Some(stats_upsert())).await?;
     for (t, h) in heads {
         tenant::Entity::update_many()
             .col_expr(tenant::Column::LastSeq, Expr::value(h.last_seq))
@@ -271,6 +294,61 @@ pub async fn write_batches<C: ConnectionTrait>(
             .await?;
     }
     Ok(())
+}
+
+/// A `queue_stats` row holding one delta, for an upsert that adds it to the stored row.
+fn stats_active(tenant_id: TenantId, d: StatsDelta) -> queue_stat::ActiveModel {
+    queue_stat::ActiveModel {
+        tenant_id: Set(tenant_id.0),
+        bucket_start: Set(d.bucket_start),
+        queue_id: Set(d.queue_id),
+        offered: Set(d.offered),
+        answered: Set(d.answered),
+        abandoned: Set(d.abandoned),
+        answered_within_sl: Set(d.answered_within_sl),
+        wait_answered_ms: Set(d.wait_answered_ms),
+        wait_abandoned_ms: Set(d.wait_abandoned_ms),
+        handled: Set(d.handled),
+        handle_ms: Set(d.handle_ms),
+        max_wait_ms: Set(d.max_wait_ms),
+        sla_breached: Set(d.sla_breached),
+        review: Set(d.review),
+    }
+}
+
+/// `ON CONFLICT (tenant_id, queue_id, bucket_start) DO UPDATE`: every sum adds the delta, the
+/// maximum keeps the larger (a NULL on either side keeps the other). The same SQL on both
+/// backends (no `GREATEST`/`MAX(a, b)`, which differ).
+fn stats_upsert() -> OnConflict {
+    use queue_stat::Column as S;
+    let add = |c: S, name: &str| {
+        (
+            c,
+            Expr::cust(format!("queue_stats.{name} + excluded.{name}")),
+        )
+    };
+    OnConflict::columns([S::TenantId, S::QueueId, S::BucketStart])
+        .values([
+            add(S::Offered, "offered"),
+            add(S::Answered, "answered"),
+            add(S::Abandoned, "abandoned"),
+            add(S::AnsweredWithinSl, "answered_within_sl"),
+            add(S::WaitAnsweredMs, "wait_answered_ms"),
+            add(S::WaitAbandonedMs, "wait_abandoned_ms"),
+            add(S::Handled, "handled"),
+            add(S::HandleMs, "handle_ms"),
+            add(S::SlaBreached, "sla_breached"),
+            add(S::Review, "review"),
+            (
+                S::MaxWaitMs,
+                Expr::cust(
+                    "CASE WHEN queue_stats.max_wait_ms IS NULL \
+                       OR excluded.max_wait_ms > queue_stats.max_wait_ms \
+                     THEN excluded.max_wait_ms ELSE queue_stats.max_wait_ms END",
+                ),
+            ),
+        ])
+        .to_owned()
 }
 
 fn alert_active(tenant_id: TenantId, a: &AlertRecord) -> alert::ActiveModel {

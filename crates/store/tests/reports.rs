@@ -1,16 +1,28 @@
-//! The database's `GROUP BY` (`Store::report_buckets`) against the reference definition in core
+//! The database's `GROUP BY`s against the reference definition in core
 //! (`switchboard_core::metrics::queue_report`) over the same random calls: every interval, with
 //! and without a queue filter, times before and after 1970, frozen and missing thresholds,
-//! another tenant's calls and never-queued calls. SQLite by default; PostgreSQL (a fresh
-//! database on that server) when `TEST_DATABASE_URL` is set.
+//! another tenant's calls and never-queued calls.
+//!
+//! - the per-call query (`Store::report_buckets_from_calls`), for any range;
+//! - the statistics projection as the `queue_stats` migration back-fills it from the calls
+//!   already stored (`Store::report_buckets_from_stats`), for ranges on 15-minute boundaries,
+//!   and `Store::report_buckets` choosing between the two.
+//!
+//! That the writer keeps the projection equal to the per-call query through any history is
+//! checked with the real engine in `crates/engine/tests/stats.rs`.
+//!
+//! SQLite by default; PostgreSQL (a fresh database on that server) when `TEST_DATABASE_URL` is
+//! set.
 
 use std::collections::HashMap;
 
 use sea_orm::{ActiveValue::Set, Database, DatabaseConnection, EntityTrait};
+use sea_orm_migration::MigratorTrait;
 use uuid::Uuid;
 
 use switchboard_core::metrics::{queue_report, report_rows, CallFacts, Interval};
-use switchboard_store::entity::{call, queue};
+use switchboard_store::entity::{call, queue, queue_stat};
+use switchboard_store::migrations::Migrator;
 use switchboard_store::Store;
 
 /// A fresh database URL and, for SQLite, the file to remove afterwards.
@@ -217,7 +229,7 @@ async fn database_sums_equal_the_reference_definition() {
                     |q| thresholds.get(q).copied().unwrap_or(30),
                 );
                 let buckets = store
-                    .report_buckets(
+                    .report_buckets_from_calls(
                         switchboard_core::TenantId(tenant),
                         from,
                         to,
@@ -233,6 +245,108 @@ async fn database_sums_equal_the_reference_definition() {
                 );
                 if from == -3 * DAY && queue_id.is_none() {
                     assert!(got.len() >= 24, "{} rows", got.len());
+                }
+            }
+        }
+    }
+    store.close().await.expect("close");
+    db.close().await.expect("close");
+    cleanup(&url, file).await;
+}
+
+/// Migrations before `queue_stats`: the state of a database that holds calls when it is
+/// upgraded.
+const BEFORE_QUEUE_STATS: u32 = 2;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migrations_back_fill_equals_the_reference_definition() {
+    let (url, file) = fresh_db().await;
+    if let Some(path) = &file {
+        std::fs::File::create(path).expect("create the SQLite file");
+    }
+    let db = Database::connect(&url).await.expect("connect");
+    Migrator::up(&db, Some(BEFORE_QUEUE_STATS))
+        .await
+        .expect("migrate to before queue_stats");
+    let (tenant, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let thresholds: HashMap<&str, u32> = [("a", 20), ("b", 45)].into();
+    for t in [tenant, other] {
+        queue::Entity::insert_many(vec![queue_row(t, "a", 20), queue_row(t, "b", 45)])
+            .exec(&db)
+            .await
+            .expect("insert queues");
+    }
+    let mut rng = Rng(0xBAC_F111);
+    let mut rows = Vec::new();
+    let mut facts = Vec::new();
+    for n in 0..3_000 {
+        let t = if n % 5 == 0 { other } else { tenant };
+        let (row, f) = random_call(&mut rng, t, n);
+        rows.push(row);
+        if t == tenant {
+            facts.extend(f);
+        }
+    }
+    insert(&db, rows).await;
+    // The upgrade: creates queue_stats and back-fills it from the calls above.
+    let store = Store::connect(&url).await.expect("migrate and connect");
+    let stats_rows = queue_stat::Entity::find().all(&db).await.expect("rows");
+    assert!(stats_rows.len() > 100, "{} rows", stats_rows.len());
+    assert!(stats_rows.iter().all(|r| r.bucket_start % 900_000 == 0));
+
+    let quarter = 900_000;
+    let ranges = [
+        (-3 * DAY, 5 * DAY),
+        (-DAY - 7 * quarter, 2 * DAY + 29 * quarter),
+        (0, quarter),
+    ];
+    for interval in [Interval::Day, Interval::Hour, Interval::Min15] {
+        for (from, to) in ranges {
+            for queue_id in [None, Some("a"), Some("gone"), Some("none")] {
+                let expected = queue_report(
+                    facts
+                        .iter()
+                        .filter(|f| (from..to).contains(&f.queued_at))
+                        .filter(|f| queue_id.is_none_or(|q| f.queue_id == q))
+                        .cloned(),
+                    interval,
+                    |q| thresholds.get(q).copied().unwrap_or(30),
+                );
+                let what = format!("{interval:?} [{from}, {to}) queue {queue_id:?}");
+                let from_stats = store
+                    .report_buckets_from_stats(
+                        switchboard_core::TenantId(tenant),
+                        from,
+                        to,
+                        interval,
+                        queue_id,
+                    )
+                    .await
+                    .expect("report from queue_stats");
+                assert_eq!(report_rows(from_stats), expected, "{what}");
+                // Aligned ranges are answered from the projection, and a cut inside a
+                // 15-minute bucket from the calls: both agree with the reference.
+                for (f, t) in [(from, to), (from + 1, to - 1)] {
+                    let got = store
+                        .report_buckets(
+                            switchboard_core::TenantId(tenant),
+                            f,
+                            t,
+                            interval,
+                            queue_id,
+                        )
+                        .await
+                        .expect("report");
+                    let expected = queue_report(
+                        facts
+                            .iter()
+                            .filter(|x| (f..t).contains(&x.queued_at))
+                            .filter(|x| queue_id.is_none_or(|q| x.queue_id == q))
+                            .cloned(),
+                        interval,
+                        |q| thresholds.get(q).copied().unwrap_or(30),
+                    );
+                    assert_eq!(report_rows(got), expected, "{what} cut to [{f}, {t})");
                 }
             }
         }

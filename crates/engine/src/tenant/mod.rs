@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use switchboard_core::metrics::{contribution, CallFacts, QueueBucket, StatsDelta};
 use switchboard_core::{
     AgentId, Call, CallStatus, Clock, EventKind, IncomingEvent, QueueSettings, TenantId,
     TransferTarget,
@@ -117,6 +118,9 @@ pub(crate) struct Pending {
     alerts: Vec<AlertRecord>,
     touched: Vec<Arc<str>>,
     agents: Vec<String>,
+    /// Each changed call's contribution to the statistics projection as it was before the
+    /// request first changed it (`None`: not queued, or not yet in existence).
+    before: HashMap<Arc<str>, Option<QueueBucket>>,
 }
 
 impl Pending {
@@ -127,6 +131,7 @@ impl Pending {
             alerts: Vec::new(),
             touched: Vec::new(),
             agents: Vec::new(),
+            before: HashMap::new(),
         }
     }
 }
@@ -254,6 +259,30 @@ impl TenantState {
         self.calls.insert(key, entry);
     }
 
+    /// The call's contribution to the statistics projection (`queue_stats`): by the threshold
+    /// frozen on it, else its first queue's current one (calls stored before thresholds were
+    /// frozen). `None` for a call never queued.
+    fn stats_of(&self, c: &Call) -> Option<QueueBucket> {
+        let f = CallFacts::of(c)?;
+        let fallback = self
+            .queues
+            .get(&f.queue_id)
+            .map_or(QueueSettings::default().sla_threshold_s, |q| {
+                q.settings.sla_threshold_s
+            });
+        Some(contribution(&f, fallback))
+    }
+
+    /// Keeps the call's contribution as it is before this request first changes it: called
+    /// before every change of a call (client event, timer, new call), whether the call was in
+    /// memory or loaded from the store for this request.
+    fn snapshot(&self, key: &Arc<str>, out: &mut Pending) {
+        if !out.before.contains_key(key) {
+            let before = self.calls.get(key).and_then(|e| self.stats_of(&e.call));
+            out.before.insert(key.clone(), before);
+        }
+    }
+
     fn settings_of(&self, c: &Call) -> QueueSettings {
         c.queue_id
             .as_ref()
@@ -352,6 +381,7 @@ impl TenantState {
             .get(&key)
             .is_some_and(|e| e.call.answered_at.is_some());
         let seq = if let EventKind::CallInitiated { .. } = &ev.kind {
+            self.snapshot(&key, out);
             let call = Call::initiate(Uuid::now_v7(), ev.call_id, &ev.kind, ts)?;
             self.calls.insert(key.clone(), CallEntry::new(call));
             self.record(&key, &ev.kind, ts, ev.event_id, out)
@@ -443,6 +473,7 @@ impl TenantState {
         event_id: Option<String>,
         out: &mut Pending,
     ) -> i64 {
+        self.snapshot(key, out);
         let entry = self.calls.get_mut(key).expect("emit on a known call");
         entry.call.apply(&kind, ts).expect("checked before emit");
         self.record(key, &kind, ts, event_id, out)
@@ -533,6 +564,7 @@ impl TenantState {
             entry.sla_deadline.is_some(),
         );
         if let Some(t) = fx.freeze_sla_threshold_s {
+            self.snapshot(key, out);
             self.calls
                 .get_mut(key)
                 .expect("applied")
@@ -558,8 +590,8 @@ impl TenantState {
         }
     }
 
-    /// Turns the request's output into a write batch (each touched call's latest projection
-    /// and the tenant's head) and drops from memory the ended calls that are committed (their
+    /// Turns the request's output into a write batch (each touched call's latest projection,
+    /// the statistics deltas of the touched calls, the tenant's head) and drops from memory the ended calls that are committed (their
     /// last event's seq ≤ `committed_seq`) and older than [`ENDED_TTL_MS`] or beyond
     /// [`ENDED_KEPT`]. A call is never dropped before its events are durable: an event naming
     /// it would otherwise miss it in memory and in the store.
@@ -585,6 +617,10 @@ impl TenantState {
             .into_iter()
             .filter_map(|id| self.agents.row(&id))
             .collect();
+        let stats = StatsDelta::merged(out.before.iter().flat_map(|(k, before)| {
+            let after = self.calls.get(k).and_then(|e| self.stats_of(&e.call));
+            StatsDelta::between(before.as_ref(), after.as_ref())
+        }));
         while let Some((k, ended_at)) = self.ended.front() {
             let expired =
                 self.ended.len() > ENDED_KEPT || out.now.saturating_sub(*ended_at) > ENDED_TTL_MS;
@@ -605,6 +641,7 @@ impl TenantState {
             calls,
             agents,
             head,
+            stats,
             ..Default::default()
         }
     }

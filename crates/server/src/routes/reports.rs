@@ -52,7 +52,9 @@ pub async fn queue_report(
         .parsed("interval", Interval::parse, "`day`, `hour` or `15m`")?
         .unwrap_or(Interval::Day);
     let queue_id = p.get("queue_id");
-    // Aggregated in the database (one GROUP BY): memory follows the rows, not the calls.
+    // Aggregated in the database, from the 15-minute statistics projection when the range
+    // falls on 15-minute boundaries (else from the calls): memory follows the rows, not the
+    // calls.
     let buckets = s
         .store
         .report_buckets(auth.tenant_id, from, to, interval, queue_id)

@@ -7,5 +7,6 @@ pub mod api_key;
 pub mod call;
 pub mod call_event;
 pub mod queue;
+pub mod queue_stat;
 pub mod tenant;
 pub mod writer_probe;

@@ -8,6 +8,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261120_000001_init;
 mod m20261121_000001_foundation;
+mod m20261122_000001_queue_stats;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261120_000001_init::Init),
             Box::new(m20261121_000001_foundation::Foundation),
+            Box::new(m20261122_000001_queue_stats::QueueStats),
         ]
     }
 }
