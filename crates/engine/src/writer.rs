@@ -185,7 +185,11 @@ impl Writer {
             }
             return results;
         }
-        // Isolate: each request alone, in order; a tenant stops at its first failure.
+        // Isolate: each request alone, in order; a tenant stops at its first failure. Two
+        // failures in a row mean the store itself is failing (disk full, connection gone), not
+        // one batch: the rest of the round then fails without more attempts, so an outage
+        // costs a bounded time per round.
+        let mut in_a_row = 0;
         for (i, r) in reqs.iter().enumerate() {
             if results[i].is_err() {
                 continue;
@@ -197,12 +201,19 @@ impl Writer {
             if r.batch.is_empty() {
                 continue;
             }
-            match conn.append(&[&r.batch]).await {
+            let res = if in_a_row >= 2 {
+                Err("the store is failing: not attempted".to_owned())
+            } else {
+                conn.append(&[&r.batch]).await.map_err(|e| e.to_string())
+            };
+            match res {
                 Ok(()) => {
+                    in_a_row = 0;
                     self.ready.store(true, Ordering::Relaxed);
                     self.committed(r);
                 }
                 Err(e) => {
+                    in_a_row += 1;
                     tracing::error!(error = %e, tenant = %r.batch.tenant_id, events = r.batch.events.len(),
                         "events could not be made durable; tenant marked stale until reloaded");
                     failed.insert(r.batch.tenant_id, r.epoch);
@@ -212,7 +223,7 @@ impl Writer {
                     // The timer task reloads it even if no client writes to it again.
                     self.registry.schedule(r.batch.tenant_id, Some(i64::MIN));
                     self.ready.store(false, Ordering::Relaxed);
-                    results[i] = Err(e.to_string());
+                    results[i] = Err(e);
                 }
             }
         }
