@@ -135,12 +135,24 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
     })
 }
 
+/// `calls.status IN (<every status but ended>)`: a few range seeks on the index
+/// `calls_tenant_status_initiated (tenant_id, status, …)`, so reading live calls costs what is
+/// live, not the tenant's whole history (`status <> 'ended'` walks every entry).
+pub(crate) fn live_predicate() -> sea_orm::sea_query::SimpleExpr {
+    call::Column::Status.is_in(
+        CallStatus::ALL
+            .into_iter()
+            .filter(|s| *s != CallStatus::Ended)
+            .map(CallStatus::as_str),
+    )
+}
+
 impl Store {
     /// Calls that have not ended (reloaded into the engine at start).
     pub async fn live_calls(&self, tenant_id: TenantId) -> Result<Vec<LoadedCall>, StoreError> {
         let rows = call::Entity::find()
             .filter(call::Column::TenantId.eq(tenant_id.0))
-            .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
+            .filter(live_predicate())
             .all(&self.db)
             .await?;
         self.with_event_ids(rows).await
@@ -150,7 +162,7 @@ impl Store {
     pub async fn live_call_count(&self) -> Result<u64, StoreError> {
         use sea_orm::PaginatorTrait;
         Ok(call::Entity::find()
-            .filter(call::Column::Status.ne(CallStatus::Ended.as_str()))
+            .filter(live_predicate())
             .count(&self.db)
             .await?)
     }
