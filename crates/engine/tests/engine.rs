@@ -411,3 +411,36 @@ fn the_harness_tells_different_scripts_apart() {
     let b = rt.block_on(run(&[event("c0", initiated("q1"), Some(T0), None)], &[]));
     assert_ne!(a.1, b.1);
 }
+
+/// After a restart, a tenant with a call still waiting is loaded at start-up: its SLA timer
+/// fires on the live clock without any client request.
+#[tokio::test]
+async fn start_up_rearms_live_timers_without_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let t = store.create_tenant("t", "T", T0).await.unwrap();
+    store.create_tenant("idle", "Idle", T0).await.unwrap();
+    let (time, clock) = TimeSource::manual(T0);
+    let first = engine(&store, time.clone()).await;
+    first
+        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .await
+        .unwrap();
+    assert!(first
+        .submit(t.id, vec![event("c1", initiated("q0"), None, None)])
+        .await[0]
+        .is_ok());
+    first.shutdown().await;
+    assert_eq!(store.tenants_with_live_calls().await.unwrap(), vec![t.id]);
+    let second = engine(&store, time).await;
+    assert_eq!(
+        second.tenant_counts(),
+        (1, 0),
+        "only the tenant with a live call is loaded"
+    );
+    let mut rx = second.subscribe(t.id);
+    clock.advance(30_000);
+    let m = next(&mut rx).await;
+    assert!(m.contains("sla_breached"), "{m}");
+    second.shutdown().await;
+}
