@@ -71,3 +71,50 @@ impl Queues {
             .unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::QueueSettings;
+
+    fn record(id: &str) -> QueueRecord {
+        QueueRecord {
+            id: id.into(),
+            name: id.into(),
+            settings: QueueSettings::default(),
+            created_at: 0,
+            updated_at: 0,
+            version: 1,
+        }
+    }
+
+    fn seat(q: &str, priority: u32, since: i64, call: &str) -> Option<(String, WaitKey)> {
+        Some((q.into(), (Reverse(priority), since, Arc::from(call))))
+    }
+
+    #[test]
+    fn waiting_calls_are_served_by_priority_then_longest_wait() {
+        let mut qs = Queues::default();
+        qs.put(record("q0"));
+        qs.reseat(None, seat("q0", 0, 1_000, "early"));
+        qs.reseat(None, seat("q0", 0, 2_000, "late"));
+        qs.reseat(None, seat("q0", 5, 3_000, "vip"));
+        let order = |qs: &Queues| {
+            qs.waiting("q0")
+                .iter()
+                .map(|k| k.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&qs), ["vip", "early", "late"]);
+        // Routed: it leaves the queue; a change of the record keeps the others waiting.
+        qs.reseat(seat("q0", 5, 3_000, "vip"), None);
+        qs.put(record("q0"));
+        assert_eq!(order(&qs), ["early", "late"]);
+        // Moved to another queue (that exists).
+        qs.put(record("q1"));
+        qs.reseat(seat("q0", 0, 1_000, "early"), seat("q1", 0, 4_000, "early"));
+        assert_eq!(order(&qs), ["late"]);
+        assert_eq!(qs.waiting("q1").len(), 1);
+        assert!(qs.waiting("nope").is_empty());
+    }
+}
