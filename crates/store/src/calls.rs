@@ -218,17 +218,6 @@ impl Store {
             .collect()
     }
 
-    /// Every call id (external) the tenant has: the engine's filter of calls that may exist.
-    pub async fn external_call_ids(&self, tenant_id: TenantId) -> Result<Vec<String>, StoreError> {
-        Ok(call::Entity::find()
-            .select_only()
-            .column(call::Column::ExternalId)
-            .filter(call::Column::TenantId.eq(tenant_id.0))
-            .into_tuple()
-            .all(&self.db)
-            .await?)
-    }
-
     /// A call by Switchboard id or by external id. Errors: `NotFound`.
     pub async fn call(&self, tenant_id: TenantId, id: &str) -> Result<CallRow, StoreError> {
         let mut q = call::Entity::find().filter(call::Column::TenantId.eq(tenant_id.0));

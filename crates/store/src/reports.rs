@@ -15,7 +15,7 @@
 //! server's oracle test (the Anonymous Bank trace) and this crate's `tests/reports.rs` (random
 //! calls, and engine-made calls against the projection, both backends) check that they agree.
 
-use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, JoinType, Query, SelectStatement, SimpleExpr};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
 use switchboard_core::metrics::{Interval, QueueBucket, STATS_BUCKET_MS};
@@ -151,9 +151,7 @@ impl Store {
     ) -> Result<Vec<QueueBucket>, StoreError> {
         let bucket = bucket_sql("s.bucket_start", interval);
         let s = Alias::new("s");
-        let mut q = Query::select();
-        q.expr_as(Expr::cust(bucket.clone()), Alias::new("interval_start"))
-            .expr_as(Expr::cust("s.queue_id"), Alias::new("first_queue"));
+        let mut q = grouped_select(&bucket, "s.queue_id");
         for col in [
             "offered",
             "answered",
@@ -182,11 +180,7 @@ impl Store {
         if let Some(qid) = queue_id {
             q.and_where(Expr::col((s.clone(), queue_stat::Column::QueueId)).eq(qid));
         }
-        let group: Vec<SimpleExpr> = vec![Expr::cust(bucket), Expr::cust("s.queue_id")];
-        q.add_group_by(group);
-        let stmt = self.db.get_database_backend().build(&q);
-        let rows = BucketRow::find_by_statement(stmt).all(&self.db).await?;
-        rows.into_iter().map(BucketRow::into_bucket).collect()
+        self.run_grouped(q, bucket, "s.queue_id").await
     }
 
     /// [`Store::report_buckets`] from the calls: one `GROUP BY` query over
@@ -202,9 +196,7 @@ impl Store {
     ) -> Result<Vec<QueueBucket>, StoreError> {
         let bucket = bucket_sql("c.queued_at", interval);
         let c = Alias::new("c");
-        let mut q = Query::select();
-        q.expr_as(Expr::cust(bucket.clone()), Alias::new("interval_start"))
-            .expr_as(Expr::cust("c.first_queue_id"), Alias::new("first_queue"));
+        let mut q = grouped_select(&bucket, "c.first_queue_id");
         for (alias, sql) in aggregates(QueueSettings::default().sla_threshold_s) {
             q.expr_as(
                 Expr::cust(format!("CAST({sql} AS BIGINT)")),
@@ -225,12 +217,31 @@ impl Store {
         if let Some(qid) = queue_id {
             q.and_where(Expr::col((c.clone(), call::Column::FirstQueueId)).eq(qid));
         }
-        let group: Vec<SimpleExpr> = vec![Expr::cust(bucket), Expr::cust("c.first_queue_id")];
+        self.run_grouped(q, bucket, "c.first_queue_id").await
+    }
+
+    /// Groups `q` by (`bucket`, `queue`), runs it and reads its rows as buckets.
+    async fn run_grouped(
+        &self,
+        mut q: SelectStatement,
+        bucket: String,
+        queue: &str,
+    ) -> Result<Vec<QueueBucket>, StoreError> {
+        let group: Vec<SimpleExpr> = vec![Expr::cust(bucket), Expr::cust(queue)];
         q.add_group_by(group);
         let stmt = self.db.get_database_backend().build(&q);
         let rows = BucketRow::find_by_statement(stmt).all(&self.db).await?;
         rows.into_iter().map(BucketRow::into_bucket).collect()
     }
+}
+
+/// A report query's first two columns: the interval bucket and the queue, named as
+/// [`BucketRow`] reads them.
+fn grouped_select(bucket: &str, queue: &str) -> SelectStatement {
+    let mut q = Query::select();
+    q.expr_as(Expr::cust(bucket.to_owned()), Alias::new("interval_start"))
+        .expr_as(Expr::cust(queue.to_owned()), Alias::new("first_queue"));
+    q
 }
 
 impl BucketRow {

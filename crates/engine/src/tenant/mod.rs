@@ -401,11 +401,6 @@ impl TenantState {
         })
     }
 
-    /// Number of calls in memory (live, and recently ended ones).
-    pub fn calls_in_memory(&self) -> usize {
-        self.calls.len()
-    }
-
     /// Fires every timer due at or before `now` (the `live` clock's tick).
     pub(crate) fn fire_due(&mut self, now: i64, out: &mut Pending) {
         self.fire_before(now + 1, out);
