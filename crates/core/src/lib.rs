@@ -7,6 +7,7 @@
 //! Nothing in this crate does I/O; the engine (`switchboard-engine`) drives it and the store
 //! (`switchboard-store`) persists what it produces.
 
+pub mod access;
 pub mod api;
 pub mod call;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod telemetry;
 pub mod time;
 pub mod wire;
 
+pub use access::{Role, Scope, ScopeSet, UnknownName};
 pub use api::{BatchItem, BatchResponse, Problem};
 pub use call::{Call, CallFlag, CallStatus, Flags, TransitionError};
 pub use event::{
