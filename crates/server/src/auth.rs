@@ -2,6 +2,8 @@
 //! digits) stored as SHA-256; a verified key is cached in memory so the hot path makes no query.
 //! The tenant comes from the key: handlers never take a tenant id from the client.
 
+pub mod password;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
