@@ -3,6 +3,7 @@
 //! The tenant comes from the key: handlers never take a tenant id from the client.
 
 pub mod password;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
