@@ -3,6 +3,7 @@
 //! The tenant comes from the key: handlers never take a tenant id from the client.
 
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;
