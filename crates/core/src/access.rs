@@ -174,6 +174,11 @@ impl ScopeSet {
         ScopeSet(self.0 | other.0)
     }
 
+    /// The scopes in both sets.
+    pub fn intersect(self, other: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & other.0)
+    }
+
     /// True when `scope` is in the set.
     pub fn contains(self, scope: Scope) -> bool {
         self.0 & scope.bit() != 0

@@ -41,7 +41,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use switchboard_core::{CallStatus, Clock, IncomingEvent, TenantId, TransitionError};
-use switchboard_store::{LoadedCall, QueueRecord, Store, StoreError, TenantUpdate, WriteBatch};
+use switchboard_store::{
+    Actor, AuditRecord, LoadedCall, QueueRecord, Store, StoreError, TenantSettings, TenantUpdate,
+    WriteBatch,
+};
 
 pub use bus::{stream_message, Bus, StreamMessage};
 pub use clock::{ManualClock, TimeSource};
@@ -551,7 +554,8 @@ impl Engine {
     }
 
     /// Creates or changes a queue (compare-and-set on its version), stored and applied to the
-    /// engine together; answers the stored record (version bumped, `updated_at` = now).
+    /// engine together with its audit entry (by `actor`); answers the stored record (version
+    /// bumped, `updated_at` = now).
     ///
     /// Errors: `QueueExists` (for [`Expect::Absent`]), `NoSuchQueue`, `VersionMismatch`,
     /// `Unavailable`.
@@ -560,9 +564,12 @@ impl Engine {
         tenant_id: TenantId,
         mut q: QueueRecord,
         expect: Expect,
+        actor: &Actor,
     ) -> Result<QueueRecord, EngineError> {
+        let actor = actor.clone();
         self.command(tenant_id, move |st, now| {
-            match (st.queue(&q.id), expect) {
+            let before = st.queue(&q.id).cloned();
+            match (&before, expect) {
                 (Some(_), Expect::Absent) => return Err(EngineError::QueueExists(q.id.clone())),
                 (None, Expect::Version(_)) => return Err(EngineError::NoSuchQueue(q.id.clone())),
                 (Some(cur), Expect::Version(v)) if cur.version != v => {
@@ -583,28 +590,51 @@ impl Engine {
             st.put_queue(q.clone());
             let mut batch = WriteBatch::new(st.id);
             batch.queues.push(q.clone());
+            let verb = if before.is_some() {
+                "queue.update"
+            } else {
+                "queue.create"
+            };
+            batch.audit.push(AuditRecord::new(
+                st.id,
+                &actor,
+                verb,
+                ("queue", &q.id),
+                before.map(|b| b.audit_json()),
+                Some(q.audit_json()),
+                now,
+            ));
             Ok((q, batch, true))
         })
         .await
     }
 
-    /// The tenant's clock and settings version (loading the tenant if needed).
-    pub async fn tenant_settings(&self, tenant_id: TenantId) -> Result<(Clock, i64), EngineError> {
-        let slot = self.slot(tenant_id).await?;
-        let st = slot.state.lock().expect("tenant lock");
-        Ok((st.clock, st.version))
-    }
-
-    /// Switches the tenant's timer clock (compare-and-set on the settings version); answers
-    /// the new version.
+    /// The tenant's settings and their version (loading the tenant if needed).
     ///
-    /// Errors: `VersionMismatch`, `Unavailable`.
-    pub async fn set_clock(
+    /// Errors: `UnknownTenant`, `Unavailable`.
+    pub async fn tenant_settings(
         &self,
         tenant_id: TenantId,
-        clock: Clock,
+    ) -> Result<(TenantSettings, i64), EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        Ok((st.settings.clone(), st.version))
+    }
+
+    /// Changes the tenant's settings by `change` (compare-and-set on the settings version),
+    /// stored and in force together, with an audit entry by `actor` (`tenant.update`, or
+    /// `tenant.deactivate` / `tenant.activate` when `active` flips); answers the new settings
+    /// and version. A change that changes nothing writes nothing and keeps the version.
+    ///
+    /// Errors: `VersionMismatch`, `UnknownTenant`, `Unavailable`.
+    pub async fn update_tenant(
+        &self,
+        tenant_id: TenantId,
+        change: impl FnOnce(&mut TenantSettings) + Send + 'static,
         expect: Expect,
-    ) -> Result<i64, EngineError> {
+        actor: &Actor,
+    ) -> Result<(TenantSettings, i64), EngineError> {
+        let actor = actor.clone();
         self.command(tenant_id, move |st, now| {
             if let Expect::Version(v) = expect {
                 if v != st.version {
@@ -613,17 +643,58 @@ impl Engine {
                     });
                 }
             }
-            st.clock = clock;
+            let before = st.settings.clone();
+            change(&mut st.settings);
+            if st.settings == before {
+                return Ok(((before, st.version), WriteBatch::new(st.id), false));
+            }
             st.version += 1;
             let mut batch = WriteBatch::new(st.id);
             batch.tenant = Some(TenantUpdate {
-                clock,
+                settings: st.settings.clone(),
                 version: st.version,
                 updated_at: now,
             });
-            Ok((st.version, batch, true))
+            let verb = match (before.active, st.settings.active) {
+                (true, false) => "tenant.deactivate",
+                (false, true) => "tenant.activate",
+                _ => "tenant.update",
+            };
+            let id = st.id.0.to_string();
+            let json = |s: &TenantSettings| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                v["id"] = serde_json::json!(id);
+                v
+            };
+            batch.audit.push(AuditRecord::new(
+                st.id,
+                &actor,
+                verb,
+                ("tenant", &id),
+                Some(json(&before)),
+                Some(json(&st.settings)),
+                now,
+            ));
+            Ok(((st.settings.clone(), st.version), batch, true))
         })
         .await
+    }
+
+    /// Switches the tenant's timer clock ([`Engine::update_tenant`] of the clock alone);
+    /// answers the new version.
+    ///
+    /// Errors: `VersionMismatch`, `Unavailable`.
+    pub async fn set_clock(
+        &self,
+        tenant_id: TenantId,
+        clock: Clock,
+        expect: Expect,
+        actor: &Actor,
+    ) -> Result<i64, EngineError> {
+        let (_, v) = self
+            .update_tenant(tenant_id, move |s| s.clock = clock, expect, actor)
+            .await?;
+        Ok(v)
     }
 
     /// Fires every due timer of the tenants on the `live` clock, visiting only the tenants
@@ -659,7 +730,7 @@ impl Engine {
                 // Not awaited: timer events are answered to no one.
                 let fired = self.dispatch(id, &slot, move |st, now| {
                     let mut out = tenant::Pending::new(now);
-                    if st.clock == Clock::Live {
+                    if st.settings.clock == Clock::Live {
                         st.fire_due(now, &mut out);
                     }
                     Ok(((), st.finish(out, committed), false))

@@ -18,7 +18,7 @@ use switchboard_core::{
     QueueSettings, TransferTarget,
 };
 use switchboard_engine::{Engine, EngineConfig, Expect, ManualClock, StreamMessage, TimeSource};
-use switchboard_store::{QueueRecord, Store};
+use switchboard_store::{Actor, NewTenant, QueueRecord, Store};
 
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
@@ -80,15 +80,28 @@ async fn event_time_tenant() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
+    let t = store
+        .create_tenant(&NewTenant::new("t", "T"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
     let (time, clock) = TimeSource::manual(T0);
     let engine = engine(&store, time).await;
     engine
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q0", QueueSettings::default()),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     engine
-        .set_clock(t.id, Clock::EventTime, Expect::Version(1))
+        .set_clock(
+            t.id,
+            Clock::EventTime,
+            Expect::Version(1),
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     (dir, store, t, engine, clock)
@@ -108,7 +121,10 @@ async fn next(rx: &mut broadcast::Receiver<Arc<StreamMessage>>) -> String {
 async fn live_timers_fire_when_the_injected_clock_passes_their_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
+    let t = store
+        .create_tenant(&NewTenant::new("t", "T"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
     let (time, clock) = TimeSource::manual(T0);
     let engine = engine(&store, time).await;
     let s = QueueSettings {
@@ -116,7 +132,7 @@ async fn live_timers_fire_when_the_injected_clock_passes_their_deadline() {
         ..QueueSettings::default()
     };
     engine
-        .put_queue(t.id, queue("q0", s), Expect::Absent)
+        .put_queue(t.id, queue("q0", s), Expect::Absent, &Actor::system("test"))
         .await
         .unwrap();
     let mut rx = engine.subscribe(t.id);
@@ -128,12 +144,16 @@ async fn live_timers_fire_when_the_injected_clock_passes_their_deadline() {
     assert!(next(&mut rx).await.contains("call_initiated"));
     clock.advance(29_999);
     // Another tenant's event goes through the same writer; the SLA timer has not fired.
-    let other = store.create_tenant("u", "U", T0).await.unwrap();
+    let other = store
+        .create_tenant(&NewTenant::new("u", "U"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
     engine
         .put_queue(
             other.id,
             queue("q0", QueueSettings::default()),
             Expect::Absent,
+            &Actor::system("test"),
         )
         .await
         .unwrap();
@@ -327,7 +347,10 @@ fn script(steps: &[Step]) -> Vec<IncomingEvent> {
 async fn run(events: &[IncomingEvent], restarts: &[usize]) -> (Vec<String>, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
+    let t = store
+        .create_tenant(&NewTenant::new("t", "T"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
     let time = TimeSource::System;
     let mut engine = engine(&store, time.clone()).await;
     let s1 = QueueSettings {
@@ -336,15 +359,30 @@ async fn run(events: &[IncomingEvent], restarts: &[usize]) -> (Vec<String>, Vec<
         ..QueueSettings::default()
     };
     engine
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q0", QueueSettings::default()),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     engine
-        .put_queue(t.id, queue("q1", s1), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q1", s1),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     engine
-        .set_clock(t.id, Clock::EventTime, Expect::Version(1))
+        .set_clock(
+            t.id,
+            Clock::EventTime,
+            Expect::Version(1),
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     let mut answers = Vec::new();
@@ -418,12 +456,23 @@ fn the_harness_tells_different_scripts_apart() {
 async fn start_up_rearms_live_timers_without_a_request() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
-    let t = store.create_tenant("t", "T", T0).await.unwrap();
-    store.create_tenant("idle", "Idle", T0).await.unwrap();
+    let t = store
+        .create_tenant(&NewTenant::new("t", "T"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
+    store
+        .create_tenant(&NewTenant::new("idle", "Idle"), &Actor::system("test"), T0)
+        .await
+        .unwrap();
     let (time, clock) = TimeSource::manual(T0);
     let first = engine(&store, time.clone()).await;
     first
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q0", QueueSettings::default()),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .unwrap();
     assert!(first

@@ -23,15 +23,19 @@ use switchboard_core::{
     EventKind, ExternalCallId, QueueId, QueueSettings, TenantId, TransferTarget,
 };
 use switchboard_engine::{stream_message, Bus, TenantState};
-use switchboard_store::{CallRow, EventRecord, LoadedCall, QueueRecord, Tenant};
+use switchboard_store::{
+    CallRow, EventRecord, LoadedCall, NewTenant, QueueRecord, Tenant, TenantSettings,
+};
 
 /// A tenant on the `event_time` clock whose stream is at `last_seq`.
 fn tenant(last_seq: i64) -> Tenant {
     Tenant {
         id: TenantId::new(),
         slug: "t".into(),
-        name: "T".into(),
-        clock: Clock::EventTime,
+        settings: TenantSettings {
+            clock: Clock::EventTime,
+            ..NewTenant::new("t", "T").settings
+        },
         created_at: 0,
         last_seq,
         watermark: Some(0),

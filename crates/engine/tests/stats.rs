@@ -23,7 +23,7 @@ use switchboard_core::{
     QueueId, QueueSettings, TransferTarget,
 };
 use switchboard_engine::{Engine, EngineConfig, Expect, TimeSource};
-use switchboard_store::{QueueRecord, Store};
+use switchboard_store::{Actor, NewTenant, QueueRecord, Store};
 
 /// 2026-01-01T23:40:00Z: the calls' lives cross 15-minute, hour and day boundaries.
 const T0: i64 = 1_767_310_800_000;
@@ -219,7 +219,11 @@ async fn start(store: &Store, time: &TimeSource) -> Engine {
 /// Runs one case on a new tenant of `store`, then compares the two reports.
 async fn case(store: &Store, n: usize, live: bool, steps: &[Step]) -> Result<(), TestCaseError> {
     let t = store
-        .create_tenant(&format!("t{n}"), "T", T0)
+        .create_tenant(
+            &NewTenant::new(&format!("t{n}"), "T"),
+            &Actor::system("test"),
+            T0,
+        )
         .await
         .expect("tenant");
     // The injected clock: on the `live` clock, timers fire as the test moves it.
@@ -232,16 +236,31 @@ async fn case(store: &Store, n: usize, live: bool, steps: &[Step]) -> Result<(),
         ..QueueSettings::default()
     };
     engine
-        .put_queue(t.id, queue("q0", QueueSettings::default()), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q0", QueueSettings::default()),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .expect("q0");
     engine
-        .put_queue(t.id, queue("q1", s1), Expect::Absent)
+        .put_queue(
+            t.id,
+            queue("q1", s1),
+            Expect::Absent,
+            &Actor::system("test"),
+        )
         .await
         .expect("q1");
     if !live {
         engine
-            .set_clock(t.id, Clock::EventTime, Expect::Version(1))
+            .set_clock(
+                t.id,
+                Clock::EventTime,
+                Expect::Version(1),
+                &Actor::system("test"),
+            )
             .await
             .expect("clock");
     }
@@ -263,7 +282,12 @@ async fn case(store: &Store, n: usize, live: bool, steps: &[Step]) -> Result<(),
                     ..cur.settings.clone()
                 };
                 engine
-                    .put_queue(t.id, queue("q0", settings), Expect::Version(cur.version))
+                    .put_queue(
+                        t.id,
+                        queue("q0", settings),
+                        Expect::Version(cur.version),
+                        &Actor::system("test"),
+                    )
                     .await
                     .expect("threshold change");
             }

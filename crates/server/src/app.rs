@@ -18,10 +18,13 @@ use switchboard_core::time::now_ms;
 use switchboard_engine::{Engine, EngineConfig, TimeSource};
 use switchboard_store::{sqlite_url, Store, StoreError};
 
-use crate::auth::{generate_key, KeyCache};
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{generate_key, AuthState};
 use crate::extract::BODY_LIMIT;
 use crate::limits::HttpLimits;
 use crate::routes;
+use switchboard_core::{Role, ScopeSet};
+use switchboard_store::{Actor, Bootstrap, NewApiKey, NewTenant, NewUser};
 
 /// A secret that never prints itself.
 #[derive(Clone, Default)]
@@ -60,6 +63,35 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// The engine's clock: the wall clock, or a manual one in tests.
     pub time: TimeSource,
+    /// How access tokens are signed (HS256 secret or Ed25519 key files) and the previous key
+    /// still accepted after a rotation.
+    pub jwt: JwtSettings,
+    /// E-mail of the platform admin made on an empty database (`admin@localhost`).
+    pub bootstrap_admin_email: String,
+    /// Password of that admin (`SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD`); generated and printed
+    /// once when unset.
+    pub bootstrap_admin_password: Option<Secret>,
+}
+
+/// Access-token signing settings. HS256 with `secret` by default; EdDSA (Ed25519) when
+/// `private_key_file` and `public_key_file` (PEM) are given. Without either, a random HS256
+/// secret is made at start-up: tokens then do not outlive the process (refresh tokens do).
+#[derive(Debug, Clone, Default)]
+pub struct JwtSettings {
+    /// HS256 secret, at least 32 bytes (`SWITCHBOARD_JWT_SECRET`).
+    pub secret: Option<Secret>,
+    /// The secret in force before a rotation (`SWITCHBOARD_JWT_PREVIOUS_SECRET`): tokens it
+    /// signed before this start stay valid until they expire (at most one access lifetime).
+    pub previous_secret: Option<Secret>,
+    /// Ed25519 private key, PKCS#8 PEM (`SWITCHBOARD_JWT_PRIVATE_KEY_FILE`).
+    pub private_key_file: Option<PathBuf>,
+    /// Ed25519 public key, PEM (`SWITCHBOARD_JWT_PUBLIC_KEY_FILE`).
+    pub public_key_file: Option<PathBuf>,
+    /// The Ed25519 key pair in force before a rotation
+    /// (`SWITCHBOARD_JWT_PREVIOUS_PRIVATE_KEY_FILE`, `SWITCHBOARD_JWT_PREVIOUS_PUBLIC_KEY_FILE`).
+    pub previous_private_key_file: Option<PathBuf>,
+    /// See `previous_private_key_file`.
+    pub previous_public_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -76,6 +108,9 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(crate::config::DEFAULT_REQUEST_TIMEOUT_S),
             max_concurrent_requests: crate::config::DEFAULT_MAX_CONCURRENT_REQUESTS,
             time: TimeSource::System,
+            jwt: JwtSettings::default(),
+            bootstrap_admin_email: DEFAULT_BOOTSTRAP_ADMIN_EMAIL.to_owned(),
+            bootstrap_admin_password: None,
         }
     }
 }
@@ -118,6 +153,9 @@ impl Settings {
     }
 }
 
+/// Default e-mail of the platform admin made on an empty database.
+pub const DEFAULT_BOOTSTRAP_ADMIN_EMAIL: &str = "admin@localhost";
+
 /// The SQLite database file inside the data directory.
 pub const SQLITE_FILE: &str = "switchboard.db";
 /// Shortest bootstrap API key accepted, in characters (a generated key has 67).
@@ -144,8 +182,8 @@ pub struct AppState {
     pub store: Store,
     /// The one write path for call events.
     pub engine: Engine,
-    /// Verified API keys.
-    pub keys: KeyCache,
+    /// Credentials: the key and user directory, token keys, login throttling.
+    pub auth: AuthState,
     /// Cancelled when the server stops: open streams close.
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Renders `GET /metrics` (the process's one Prometheus recorder).
@@ -154,12 +192,23 @@ pub struct AppState {
     pub limits: HttpLimits,
 }
 
+/// What a start on an empty database created: to print once.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    /// The tenant's API key (every tenant scope).
+    pub key: String,
+    /// The platform admin's e-mail.
+    pub admin_email: String,
+    /// The admin's password when it was generated (`None` when it came from the settings).
+    pub admin_password: Option<String>,
+}
+
 /// A built application, ready to serve.
 pub struct App {
     /// What the handlers share.
     pub state: AppState,
-    /// The key created at bootstrap (printed once), if this start created one.
-    pub bootstrap_key: Option<String>,
+    /// What this start created on an empty database, if it did.
+    pub bootstrapped: Option<Bootstrapped>,
 }
 
 /// Connects the store (running migrations), bootstraps an empty database and starts the engine.
@@ -178,11 +227,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
     let metrics = crate::metrics::handle()?;
     let url = settings.effective_database_url()?;
     let store = Store::connect(&url).await?;
-    let bootstrap_key = bootstrap(
-        &store,
-        settings.bootstrap_api_key.as_ref().map(|s| s.0.as_str()),
-    )
-    .await?;
+    let tokens = crate::auth::tokens::keys_from_settings(&settings.jwt)?;
+    let bootstrapped = bootstrap(&store, settings).await?;
+    let directory = crate::auth::directory::Directory::load(store.clone()).await?;
     let config = EngineConfig {
         max_clock_skew_ms: i64::try_from(settings.max_clock_skew_s)
             .unwrap_or(i64::MAX / 1000)
@@ -196,7 +243,15 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
         state: AppState {
             store,
             engine,
-            keys: KeyCache::default(),
+            auth: AuthState {
+                directory,
+                tokens: std::sync::Arc::new(tokens),
+                throttle: LoginThrottle::new(
+                    crate::auth::LOGIN_MAX_FAILURES,
+                    crate::auth::LOGIN_WINDOW_MS,
+                    100_000,
+                ),
+            },
             shutdown: Default::default(),
             metrics,
             limits: HttpLimits {
@@ -204,32 +259,78 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
                 max_concurrent_requests: settings.max_concurrent_requests,
             },
         },
-        bootstrap_key,
+        bootstrapped,
     })
 }
 
-/// Creates tenant `default` and its first key on an empty database. Returns a key to print.
-pub async fn bootstrap(store: &Store, given: Option<&str>) -> anyhow::Result<Option<String>> {
+/// On an empty database, creates tenant `default`, its first API key (every tenant scope; the
+/// `bootstrap_api_key` value if given, else random) and a platform admin
+/// (`bootstrap_admin_email`, with `bootstrap_admin_password` or a generated one), all in one
+/// transaction. On a database with tenants, a given `bootstrap_api_key` is added to `default`
+/// if missing, so scripts can rely on it.
+///
+/// Errors: the given admin password breaks the password policy, the e-mail is not valid, the
+/// store fails.
+pub async fn bootstrap(store: &Store, settings: &Settings) -> anyhow::Result<Option<Bootstrapped>> {
     let now = now_ms();
-    let all = vec!["*".to_owned()];
+    let given = settings.bootstrap_api_key.as_ref().map(|s| s.0.clone());
     if store.tenant_count().await? == 0 {
-        let t = store.create_tenant("default", "Default", now).await?;
-        let key = given.map(str::to_owned).unwrap_or_else(generate_key);
-        store
-            .create_api_key(t.id, "bootstrap", &key, &all, now)
-            .await?;
-        return Ok(Some(key));
+        let email = crate::routes::users::normalise_email(&settings.bootstrap_admin_email)
+            .map_err(|e| anyhow::anyhow!("SWITCHBOARD_BOOTSTRAP_ADMIN_EMAIL: {}", e.detail))?;
+        let (password, generated) = match &settings.bootstrap_admin_password {
+            Some(p) => (p.0.clone(), false),
+            None => (crate::auth::password::generate(), true),
+        };
+        crate::auth::password::check_policy(&password, &[&email])
+            .map_err(|e| anyhow::anyhow!("SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD: {e}"))?;
+        let hash = {
+            let p = password.clone();
+            tokio::task::spawn_blocking(move || crate::auth::password::hash(&p)).await?
+        };
+        let key = given.unwrap_or_else(generate_key);
+        let b = Bootstrap {
+            tenant: NewTenant::new("default", "Default"),
+            key: NewApiKey {
+                name: "bootstrap".into(),
+                key: key.clone(),
+                scopes: ScopeSet::TENANT,
+                expires_at: None,
+                rate_limit: None,
+            },
+            admin: NewUser {
+                email: email.clone(),
+                display_name: "Platform admin".into(),
+                role: Role::PlatformAdmin,
+                password_hash: hash,
+            },
+        };
+        if store.bootstrap(&b, now).await?.is_some() {
+            return Ok(Some(Bootstrapped {
+                key,
+                admin_email: email,
+                admin_password: generated.then_some(password),
+            }));
+        }
+        // Another server bootstrapped the same database meanwhile.
+        return Ok(None);
     }
     if let Some(key) = given {
         match store
-            .api_key_by_hash(&switchboard_store::hash_api_key(key))
+            .api_key_by_hash(&switchboard_store::hash_api_key(&key))
             .await
         {
             Ok(_) => {}
             Err(StoreError::NotFound) => {
                 let t = store.tenant_by_slug("default").await?;
+                let k = NewApiKey {
+                    name: "bootstrap".into(),
+                    key: key.clone(),
+                    scopes: ScopeSet::TENANT,
+                    expires_at: None,
+                    rate_limit: None,
+                };
                 store
-                    .create_api_key(t.id, "bootstrap", key, &all, now)
+                    .create_api_key(t.id, &k, &Actor::system("bootstrap"), now)
                     .await?;
             }
             Err(e) => return Err(e.into()),
@@ -280,7 +381,18 @@ pub async fn serve(
     let router = router(app.state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stop_streams = state.shutdown.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let last_used = tokio::spawn(
+        state
+            .auth
+            .directory
+            .clone()
+            .flush_last_used(Duration::from_secs(5), state.shutdown.clone()),
+    );
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
         shutdown.await;
         stop_streams.cancel();
         let _ = tx.send(());
@@ -301,6 +413,8 @@ pub async fn serve(
         }
     }
     state.engine.shutdown().await;
+    state.shutdown.cancel();
+    let _ = last_used.await;
     // This server's share of the live-calls gauge leaves with it.
     match state.store.live_call_count().await {
         Ok(n) => crate::metrics::add_live_calls(-(n as i64)),

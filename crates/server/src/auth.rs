@@ -1,107 +1,302 @@
-//! API-key authentication (`X-API-Key`). Keys are 256-bit random strings (`sb_` + 64 hex
-//! digits) stored as SHA-256; a verified key is cached in memory so the hot path makes no query.
-//! The tenant comes from the key: handlers never take a tenant id from the client.
+//! Authentication and authorisation.
+//!
+//! One extractor resolves the caller ([`Principal`]): a person by `Authorization: Bearer
+//! <JWT>` (an access token of [`tokens`]), or a machine by `X-API-Key`. Each route declares the
+//! scope it needs in its type, [`Authorized<perm::CallsRead>`], so a route cannot forget it:
+//! the extractor refuses a missing, expired, tampered or wrongly signed credential with 401 (and
+//! `WWW-Authenticate`), a missing scope with 403. The tenant comes from the credential; another
+//! tenant's ids are simply not found (404). `docs/security.md` has the route × role table.
+//!
+//! Every check runs in memory ([`directory`]): revocation, expiry and deactivation take effect on
+//! the next request, and an unknown key costs no database query.
 
+pub mod directory;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::marker::PhantomData;
+use std::ops::Deref;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use rand::RngCore;
+use uuid::Uuid;
 
-use switchboard_store::{api_key_digest, ApiKeyInfo, Store, StoreError};
+use switchboard_core::{Role, Scope, ScopeSet, TenantId};
+use switchboard_store::{Actor, ActorKind};
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// Every scope; a key with `*` has them all.
-pub const SCOPES: [&str; 9] = [
-    "events:write",
-    "calls:read",
-    "queues:read",
-    "queues:write",
-    "tenant:read",
-    "tenant:write",
-    "alerts:read",
-    "reports:read",
-    "stream:read",
-];
+/// What authentication shares: the credential directory, the token keys, login throttling.
+#[derive(Clone)]
+pub struct AuthState {
+    /// Keys, users and deactivated tenants, in memory.
+    pub directory: directory::Directory,
+    /// Signs and verifies access tokens.
+    pub tokens: std::sync::Arc<tokens::TokenKeys>,
+    /// Failed logins per account and per client address.
+    pub throttle: throttle::LoginThrottle,
+}
 
-/// A new random API key: `sb_` followed by 64 hex digits.
+/// Failed logins (per account, and per client address) that lock further attempts out.
+pub const LOGIN_MAX_FAILURES: usize = 5;
+/// The window those failures are counted in, ms (15 minutes).
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+
+/// A new random API key: `sb_` followed by 64 hex digits (256 bits).
 pub fn generate_key() -> String {
+    format!("sb_{}", random_hex())
+}
+
+/// A new random refresh token: `sbr_` followed by 64 hex digits (256 bits).
+pub fn generate_refresh_token() -> String {
+    format!("sbr_{}", random_hex())
+}
+
+fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("sb_{hex}")
+    switchboard_store::hex(&b)
 }
 
-/// Verified keys by SHA-256 digest.
-#[derive(Default, Clone)]
-pub struct KeyCache(Arc<RwLock<HashMap<[u8; 32], Arc<ApiKeyInfo>>>>);
-
-impl KeyCache {
-    /// Resolves a presented key. Errors: 401 when unknown, 503/500 when the store fails.
-    pub async fn verify(&self, store: &Store, key: &str) -> Result<Arc<ApiKeyInfo>, ApiError> {
-        let digest = api_key_digest(key);
-        if let Some(k) = self.0.read().expect("key cache").get(&digest) {
-            return Ok(k.clone());
-        }
-        match store.api_key_by_digest(&digest).await {
-            Ok(info) => {
-                let info = Arc::new(info);
-                self.0
-                    .write()
-                    .expect("key cache")
-                    .insert(digest, info.clone());
-                Ok(info)
-            }
-            Err(StoreError::NotFound) => Err(ApiError::unauthorized("the API key is not valid")),
-            Err(e) => Err(e.into()),
-        }
-    }
+/// How the caller proved who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A person, by access token.
+    User {
+        /// User id.
+        id: Uuid,
+        /// E-mail address (for the audit log).
+        email: String,
+        /// Current role (read from the directory, not the token: a demotion applies at once).
+        role: Role,
+        /// The access token's expiry, seconds since the epoch.
+        expires_at_s: i64,
+    },
+    /// A machine, by API key.
+    Key {
+        /// Key id.
+        id: Uuid,
+        /// Key name (for the audit log).
+        name: String,
+        /// The key's expiry, epoch ms.
+        expires_at_ms: Option<i64>,
+        /// The presented key's SHA-256, to tell whether it is still valid (streams).
+        digest: [u8; 32],
+    },
 }
 
-/// The authenticated caller: its tenant and key.
-#[derive(Clone)]
-pub struct Auth {
-    /// The key's tenant: every read and write is scoped to it.
-    pub tenant_id: switchboard_core::TenantId,
-    /// The verified key's stored facts (name, scopes, …).
-    pub key: Arc<ApiKeyInfo>,
+/// The authenticated caller: its tenant, its scopes and how it authenticated.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The credential's tenant: every read and write is scoped to it.
+    pub tenant_id: TenantId,
+    /// What the caller may do.
+    pub scopes: ScopeSet,
+    /// User or key.
+    pub credential: Credential,
 }
 
-impl Auth {
-    /// Errors: 403 unless the key has `scope` (or `*`).
-    pub fn require(&self, scope: &str) -> Result<(), ApiError> {
-        if self.key.scopes.iter().any(|s| s == "*" || s == scope) {
+impl Principal {
+    /// Errors: 403 naming `scope` unless the caller holds it.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(scope) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(scope))
+            Err(ApiError::forbidden(scope.as_str()))
         }
     }
 
-    /// Authenticates a presented key.
-    pub async fn from_key(state: &AppState, key: Option<&str>) -> Result<Auth, ApiError> {
-        let key =
-            key.ok_or_else(|| ApiError::unauthorized("send the API key in the X-API-Key header"))?;
-        let info = state.keys.verify(&state.store, key).await?;
-        tracing::Span::current().record("tenant_id", tracing::field::display(info.tenant_id));
-        Ok(Auth {
-            tenant_id: info.tenant_id,
-            key: info,
-        })
+    /// The user's role (`None` for a key).
+    pub fn role(&self) -> Option<Role> {
+        match &self.credential {
+            Credential::User { role, .. } => Some(*role),
+            Credential::Key { .. } => None,
+        }
+    }
+
+    /// True for a platform admin: the only caller who acts across tenants.
+    pub fn is_platform_admin(&self) -> bool {
+        self.role() == Some(Role::PlatformAdmin)
+    }
+
+    /// The tenant a request acts on: `requested` (a `tenant_id` in a body or query) is allowed
+    /// only to platform admins; anyone else may name only their own tenant.
+    ///
+    /// Errors: 404 when another caller names another tenant (as if it did not exist).
+    pub fn target_tenant(&self, requested: Option<TenantId>) -> Result<TenantId, ApiError> {
+        match requested {
+            None => Ok(self.tenant_id),
+            Some(t) if t == self.tenant_id || self.is_platform_admin() => Ok(t),
+            Some(_) => Err(ApiError::not_found("no such tenant").with_field("tenant_id")),
+        }
+    }
+
+    /// The tenant filter of a list: platform admins see every tenant unless they name one;
+    /// anyone else sees their own (naming another is a 404).
+    pub fn tenant_filter(&self, requested: Option<TenantId>) -> Result<Option<TenantId>, ApiError> {
+        if self.is_platform_admin() {
+            Ok(requested)
+        } else {
+            self.target_tenant(requested).map(Some)
+        }
+    }
+
+    /// Who the audit log names for this caller's changes.
+    pub fn actor(&self) -> Actor {
+        match &self.credential {
+            Credential::User { id, email, .. } => Actor {
+                kind: ActorKind::User,
+                id: Some(*id),
+                name: email.clone(),
+            },
+            Credential::Key { id, name, .. } => Actor {
+                kind: ActorKind::ApiKey,
+                id: Some(*id),
+                name: name.clone(),
+            },
+        }
+    }
+
+    /// Resolves the credential of a request: `Authorization: Bearer <JWT>`, else `X-API-Key`,
+    /// else `query_key` (`?api_key=` / `?access_token=` of the stream, which browsers open
+    /// without headers).
+    ///
+    /// Errors: 401 (with `WWW-Authenticate`) when none is given or it is not valid; 429 when a
+    /// key is over its rate limit.
+    pub async fn resolve(
+        state: &AppState,
+        headers: &HeaderMap,
+        query: QueryCredential<'_>,
+    ) -> Result<Principal, ApiError> {
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+                if scheme.eq_ignore_ascii_case("bearer") {
+                    Ok(rest.trim())
+                } else {
+                    Err(ApiError::unauthorized(
+                        "the Authorization header must be `Bearer <access token>`",
+                    ))
+                }
+            })
+            .transpose()?
+            .or(query.access_token);
+        let p = if let Some(token) = bearer {
+            state
+                .auth
+                .directory
+                .user_principal(&state.auth.tokens, token)
+                .await?
+        } else {
+            let key = headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .or(query.api_key)
+                .ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "send an access token (Authorization: Bearer …) or an API key (X-API-Key)",
+                    )
+                })?;
+            state.auth.directory.key_principal(key).await?
+        };
+        tracing::Span::current().record("tenant_id", tracing::field::display(p.tenant_id));
+        Ok(p)
+    }
+
+    /// Whether the credential still holds now (not revoked, expired or deactivated): checked
+    /// by long-lived streams. Errors: 401 naming why not.
+    pub async fn still_valid(&self, state: &AppState) -> Result<(), ApiError> {
+        state.auth.directory.still_valid(self).await
     }
 }
 
-impl FromRequestParts<AppState> for Auth {
+/// A credential sent in the query string (the stream's `?api_key=` or `?access_token=`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QueryCredential<'a> {
+    /// `?api_key=`.
+    pub api_key: Option<&'a str>,
+    /// `?access_token=`.
+    pub access_token: Option<&'a str>,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    /// Any authenticated caller, whatever its scopes (`/auth/me`).
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Principal::resolve(state, &parts.headers, QueryCredential::default()).await
+    }
+}
+
+/// A scope a route requires, named by a type of [`perm`].
+pub trait Permission: Send + Sync + 'static {
+    /// The scope.
+    const SCOPE: Scope;
+}
+
+/// Marker types of the scopes, for [`Authorized`].
+pub mod perm {
+    use super::{Permission, Scope};
+
+    macro_rules! perms {
+        ($($name:ident),*) => {$(
+            #[doc = concat!("Requires [`Scope::", stringify!($name), "`].")]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Permission for $name {
+                const SCOPE: Scope = Scope::$name;
+            }
+        )*};
+    }
+
+    perms!(
+        EventsWrite,
+        CallsRead,
+        QueuesRead,
+        QueuesWrite,
+        TenantRead,
+        TenantWrite,
+        AlertsRead,
+        ReportsRead,
+        StreamRead,
+        UsersRead,
+        UsersWrite,
+        KeysRead,
+        KeysWrite,
+        AuditRead,
+        TenantsManage
+    );
+}
+
+/// An authenticated caller holding the scope `P`: the extractor every protected route takes.
+#[derive(Debug, Clone)]
+pub struct Authorized<P: Permission>(pub Principal, PhantomData<P>);
+
+impl<P: Permission> Authorized<P> {
+    /// Checks `p` holds `P::SCOPE`. Errors: 403.
+    pub fn check(p: Principal) -> Result<Self, ApiError> {
+        p.require(P::SCOPE)?;
+        Ok(Authorized(p, PhantomData))
+    }
+}
+
+impl<P: Permission> Deref for Authorized<P> {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<P: Permission> FromRequestParts<AppState> for Authorized<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = parts.headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        Auth::from_key(state, key).await
+        Authorized::check(Principal::from_request_parts(parts, state).await?)
     }
 }

@@ -9,6 +9,10 @@
 //! # database_url = "postgres://switchboard@db/switchboard"
 //! log_format = "json"          # or "text"
 //! # bootstrap_api_key = "…"    # better given as SWITCHBOARD_BOOTSTRAP_API_KEY
+//! # bootstrap_admin_email = "ops@example.com"  # the first platform admin (password: env only)
+//! # jwt_secret = "…"           # HS256, ≥ 32 bytes; better given as SWITCHBOARD_JWT_SECRET
+//! # jwt_private_key_file = "/etc/switchboard/jwt-ed25519.pem"   # EdDSA instead of HS256
+//! # jwt_public_key_file = "/etc/switchboard/jwt-ed25519.pub.pem"
 //! max_clock_skew_s = 86400     # event timestamps at most this far past max(now, watermark)
 //! writer_queue = 4096          # commands waiting for the group commit; beyond: 503
 //! request_timeout_s = 30       # a request not answered in time: 504
@@ -69,6 +73,12 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     /// The key to create at first start (`SWITCHBOARD_BOOTSTRAP_API_KEY`).
     pub bootstrap_api_key: Option<Secret>,
+    /// The platform admin's e-mail at first start (`SWITCHBOARD_BOOTSTRAP_ADMIN_EMAIL`).
+    pub bootstrap_admin_email: Option<String>,
+    /// The platform admin's password at first start (`SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD`).
+    pub bootstrap_admin_password: Option<Secret>,
+    /// Access-token keys (`SWITCHBOARD_JWT_*`); a field left `None` falls back to the file.
+    pub jwt: crate::app::JwtSettings,
     /// Largest allowed clock skew of event timestamps, seconds (`--max-clock-skew-s`,
     /// `SWITCHBOARD_MAX_CLOCK_SKEW_S`).
     pub max_clock_skew_s: Option<u64>,
@@ -92,6 +102,13 @@ struct FileConfig {
     database_url: Option<String>,
     log_format: Option<LogFormat>,
     bootstrap_api_key: Option<String>,
+    bootstrap_admin_email: Option<String>,
+    jwt_secret: Option<String>,
+    jwt_previous_secret: Option<String>,
+    jwt_private_key_file: Option<PathBuf>,
+    jwt_public_key_file: Option<PathBuf>,
+    jwt_previous_private_key_file: Option<PathBuf>,
+    jwt_previous_public_key_file: Option<PathBuf>,
     max_clock_skew_s: Option<u64>,
     writer_queue: Option<usize>,
     request_timeout_s: Option<u64>,
@@ -176,6 +193,25 @@ pub fn resolve(file: Option<&Path>, o: Overrides) -> anyhow::Result<(Settings, L
             .bootstrap_api_key
             .or(f.bootstrap_api_key.map(Secret))
             .filter(|k| !k.0.is_empty()),
+        bootstrap_admin_email: o
+            .bootstrap_admin_email
+            .or(f.bootstrap_admin_email)
+            .unwrap_or_else(|| crate::app::DEFAULT_BOOTSTRAP_ADMIN_EMAIL.to_owned()),
+        bootstrap_admin_password: o.bootstrap_admin_password,
+        jwt: crate::app::JwtSettings {
+            secret: o.jwt.secret.or(f.jwt_secret.map(Secret)),
+            previous_secret: o.jwt.previous_secret.or(f.jwt_previous_secret.map(Secret)),
+            private_key_file: o.jwt.private_key_file.or(f.jwt_private_key_file),
+            public_key_file: o.jwt.public_key_file.or(f.jwt_public_key_file),
+            previous_private_key_file: o
+                .jwt
+                .previous_private_key_file
+                .or(f.jwt_previous_private_key_file),
+            previous_public_key_file: o
+                .jwt
+                .previous_public_key_file
+                .or(f.jwt_previous_public_key_file),
+        },
         max_clock_skew_s,
         writer_queue,
         request_timeout: Duration::from_secs(request_timeout_s),

@@ -74,14 +74,32 @@ impl ApiError {
         )
     }
 
-    /// 403: the key lacks the scope.
+    /// 403: the credential lacks the scope.
     pub fn forbidden(scope: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "Forbidden",
-            format!("this API key lacks the scope `{scope}`"),
+            format!("this credential lacks the scope `{scope}`"),
         )
+        .with("scope", scope)
+    }
+
+    /// 403 for a reason other than a missing scope (e.g. granting a role above one's own).
+    pub fn forbidden_because(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// 429 with `Retry-After: seconds`.
+    pub fn too_many_requests(detail: impl Into<String>, seconds: u32) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            "Too many requests",
+            detail,
+        );
+        e.retry_after = Some(seconds.max(1));
+        e
     }
 
     /// 404.
@@ -187,6 +205,15 @@ impl ApiError {
         self
     }
 
+    /// Names `field` when this is a 409 (a unique value taken).
+    pub fn with_field_if_conflict(self, field: &str) -> Self {
+        if self.status == StatusCode::CONFLICT {
+            self.with_field(field)
+        } else {
+            self
+        }
+    }
+
     /// Adds a member to the problem object.
     pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), v.into());
@@ -221,6 +248,13 @@ impl IntoResponse for ApiError {
             body,
         )
             .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 9110 §11.6.1: a 401 names the schemes that would work (RFC 6750 for Bearer).
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static(WWW_AUTHENTICATE),
+            );
+        }
         if let Some(s) = self.retry_after {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(s));
@@ -234,6 +268,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("no such resource"),
             StoreError::Conflict(what) => ApiError::conflict(what),
+            StoreError::VersionMismatch { current } => ApiError::precondition_failed(format!(
+                "the resource changed: its current version is {current}"
+            ))
+            .with("current_etag", etag(current)),
             StoreError::Other(e) => ApiError::internal(e),
         }
     }
@@ -270,6 +308,10 @@ impl From<EngineError> for ApiError {
         }
     }
 }
+
+/// The challenges of every 401: an access token (RFC 6750) or an API key in `X-API-Key`.
+pub const WWW_AUTHENTICATE: &str =
+    r#"Bearer realm="switchboard", ApiKey realm="switchboard", header="X-API-Key""#;
 
 /// The strong `ETag` of a resource at `version`: `"<version>"` (RFC 9110 §8.8.3).
 pub fn etag(version: i64) -> String {

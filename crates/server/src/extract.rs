@@ -258,6 +258,25 @@ impl Params {
         }
     }
 
+    /// `cursor` of an id-ordered list: the UUID of the previous page's last item.
+    pub fn uuid_cursor(&self) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.parsed(
+            "cursor",
+            |v| v.parse().ok(),
+            "a cursor returned by this endpoint",
+        )
+    }
+
+    /// `true` or `false`.
+    pub fn bool(&self, k: &str) -> Result<Option<bool>, ApiError> {
+        self.parsed(k, |v| v.parse().ok(), "`true` or `false`")
+    }
+
+    /// A UUID (e.g. `tenant_id`).
+    pub fn uuid(&self, k: &str) -> Result<Option<uuid::Uuid>, ApiError> {
+        self.parsed(k, |v| v.parse().ok(), "a UUID")
+    }
+
     /// A value parsed by `f`, with `expected` in the error.
     pub fn parsed<T>(
         &self,

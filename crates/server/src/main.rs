@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+use switchboard_core::time::now_ms;
+use switchboard_core::{Scope, ScopeSet};
+use switchboard_server::routes::validate;
 use switchboard_server::{app, auth, config, replay, Secret};
 
 // glibc malloc was a fifth of the server's profile under load (docs/benchmarks.md).
@@ -83,6 +86,16 @@ enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Replay a recorded call trace into a running server.
     Replay {
         /// The trace file.
@@ -122,12 +135,88 @@ enum ApiKeyCommand {
         /// A name to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
-        /// Scopes (repeatable); default every scope.
-        #[arg(long = "scope", value_parser = clap::builder::PossibleValuesParser::new(auth::SCOPES))]
+        /// Scopes (repeatable); default every tenant scope.
+        #[arg(long = "scope", value_parser = clap::builder::PossibleValuesParser::new(Scope::ALL.iter().filter(|s| **s != Scope::TenantsManage).map(|s| s.as_str())))]
         scopes: Vec<String>,
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its id.
+    Create {
+        /// Unique short name: 1–63 of a-z, 0-9 and -.
+        #[arg(long)]
+        slug: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone [default: UTC].
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// ISO 3166-1 alpha-2 country for national phone numbers.
+        #[arg(long)]
+        default_region: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print its id. The password is read from SWITCHBOARD_USER_PASSWORD, or
+    /// generated and printed once.
+    Create {
+        /// Tenant slug.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: String,
+        /// Name shown in the console [default: the e-mail address].
+        #[arg(long)]
+        name: Option<String>,
+        /// Role.
+        #[arg(long, value_parser = ["platform_admin", "tenant_admin", "supervisor", "agent"])]
+        role: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+/// A secret from the environment (never from a flag: flags show in `ps`).
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret)
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The command line's changes are made by "cli" in the audit log.
+fn cli_actor() -> switchboard_store::Actor {
+    switchboard_store::Actor::system("cli")
+}
+
+/// Opens an existing database and finds the tenant `slug`.
+async fn open_tenant(
+    db: &DbArgs,
+    slug: &str,
+) -> anyhow::Result<(switchboard_store::Store, switchboard_store::Tenant)> {
+    let (settings, _) = config::resolve(db.config.as_deref(), db.overrides())?;
+    let store = switchboard_store::Store::connect(&settings.existing_database_url()?).await?;
+    let t = store
+        .tenant_by_slug(slug)
+        .await
+        .map_err(|e| anyhow::anyhow!("tenant `{slug}`: {e}"))?;
+    Ok((store, t))
 }
 
 fn init_logs(json: bool) {
@@ -170,9 +259,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "text" => config::LogFormat::Text,
                     _ => config::LogFormat::Json,
                 }),
-                bootstrap_api_key: std::env::var("SWITCHBOARD_BOOTSTRAP_API_KEY")
-                    .ok()
-                    .map(Secret),
+                bootstrap_api_key: env_secret("SWITCHBOARD_BOOTSTRAP_API_KEY"),
+                bootstrap_admin_email: std::env::var("SWITCHBOARD_BOOTSTRAP_ADMIN_EMAIL").ok(),
+                bootstrap_admin_password: env_secret("SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD"),
+                jwt: app::JwtSettings {
+                    secret: env_secret("SWITCHBOARD_JWT_SECRET"),
+                    previous_secret: env_secret("SWITCHBOARD_JWT_PREVIOUS_SECRET"),
+                    private_key_file: env_path("SWITCHBOARD_JWT_PRIVATE_KEY_FILE"),
+                    public_key_file: env_path("SWITCHBOARD_JWT_PUBLIC_KEY_FILE"),
+                    previous_private_key_file: env_path(
+                        "SWITCHBOARD_JWT_PREVIOUS_PRIVATE_KEY_FILE",
+                    ),
+                    previous_public_key_file: env_path("SWITCHBOARD_JWT_PREVIOUS_PUBLIC_KEY_FILE"),
+                },
                 max_clock_skew_s: limits.max_clock_skew_s,
                 writer_queue: limits.writer_queue,
                 request_timeout_s: limits.request_timeout_s,
@@ -187,8 +286,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
             let app = app::build(&settings).await?;
-            if let Some(key) = &app.bootstrap_key {
-                println!("Created tenant `default` and its API key (shown once, keep it):\n\n    {key}\n");
+            if let Some(b) = &app.bootstrapped {
+                println!("Created tenant `default`, its API key and a platform admin (shown once, keep them):\n");
+                println!("    API key:  {}", b.key);
+                println!("    admin:    {}", b.admin_email);
+                match &b.admin_password {
+                    Some(p) => println!("    password: {p}\n"),
+                    None => {
+                        println!("    password: the one in SWITCHBOARD_BOOTSTRAP_ADMIN_PASSWORD\n")
+                    }
+                }
             }
             tracing::info!(addr = %listener.local_addr()?, backend = ?app.state.store.backend(), "switchboard listening");
             app::serve(app, listener, app::shutdown_signal()).await
@@ -202,23 +309,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     db,
                 },
         } => {
+            let (store, t) = open_tenant(&db, &tenant).await?;
+            let scopes = if scopes.is_empty() {
+                ScopeSet::TENANT
+            } else {
+                ScopeSet::parse(scopes.iter().map(String::as_str))?
+            };
+            let key = auth::generate_key();
+            let k = switchboard_store::NewApiKey {
+                name,
+                key: key.clone(),
+                scopes,
+                expires_at: None,
+                rate_limit: None,
+            };
+            store
+                .create_api_key(t.id, &k, &cli_actor(), now_ms())
+                .await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    slug,
+                    name,
+                    time_zone,
+                    default_region,
+                    db,
+                },
+        } => {
             let (settings, _) = config::resolve(db.config.as_deref(), db.overrides())?;
             let store =
                 switchboard_store::Store::connect(&settings.existing_database_url()?).await?;
-            let t = store
-                .tenant_by_slug(&tenant)
-                .await
-                .map_err(|e| anyhow::anyhow!("tenant `{tenant}`: {e}"))?;
-            let scopes = if scopes.is_empty() {
-                vec!["*".to_owned()]
-            } else {
-                scopes
+            let field = |e: switchboard_server::error::ApiError| {
+                anyhow::anyhow!("{}: {}", e.field.unwrap_or_default(), e.detail)
             };
-            let key = auth::generate_key();
-            store
-                .create_api_key(t.id, &name, &key, &scopes, switchboard_core::time::now_ms())
-                .await?;
-            println!("{key}");
+            validate::slug(&slug).map_err(field)?;
+            validate::name("name", &name, 200).map_err(field)?;
+            let mut t = switchboard_store::NewTenant::new(&slug, &name);
+            if let Some(tz) = time_zone {
+                validate::time_zone(&tz).map_err(field)?;
+                t.settings.time_zone = tz;
+            }
+            if let Some(r) = default_region {
+                t.settings.default_region = Some(validate::region(&r).map_err(field)?);
+            }
+            let t = store
+                .create_tenant(&t, &cli_actor(), now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("tenant `{slug}`: {e}"))?;
+            println!("{}", t.id);
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Create {
+                    tenant,
+                    email,
+                    name,
+                    role,
+                    db,
+                },
+        } => {
+            let (store, t) = open_tenant(&db, &tenant).await?;
+            let email = switchboard_server::routes::users::normalise_email(&email)
+                .map_err(|e| anyhow::anyhow!("--email: {}", e.detail))?;
+            let (password, generated) = match std::env::var("SWITCHBOARD_USER_PASSWORD") {
+                Ok(p) if !p.is_empty() => (p, false),
+                _ => (auth::password::generate(), true),
+            };
+            auth::password::check_policy(&password, &[&email])
+                .map_err(|e| anyhow::anyhow!("SWITCHBOARD_USER_PASSWORD: {e}"))?;
+            let u = switchboard_store::NewUser {
+                display_name: name.unwrap_or_else(|| email.clone()),
+                email,
+                role: role.parse()?,
+                password_hash: auth::password::hash(&password),
+            };
+            let u = store
+                .create_user(t.id, &u, &cli_actor(), now_ms())
+                .await
+                .map_err(|e| anyhow::anyhow!("user `{}`: {e}", u.email))?;
+            println!("{}", u.id);
+            if generated {
+                println!("password (shown once): {password}");
+            }
             Ok(())
         }
         Command::Replay {

@@ -77,7 +77,7 @@ async fn a_bootstrap_key_under_32_characters_refuses_start_up() {
     let app = switchboard_server::build(&settings(&"k".repeat(32)))
         .await
         .expect("a 32-character key is enough");
-    assert!(app.bootstrap_key.is_some());
+    assert!(app.bootstrapped.is_some());
     app.state.engine.shutdown().await;
 }
 
@@ -98,10 +98,21 @@ async fn the_stored_prefix_never_holds_more_than_a_quarter_of_the_key() {
     assert!(app.key.starts_with(&info.prefix));
     // A short key (created through the store, which takes any length) keeps even less.
     let tenant = store.tenant_by_slug("default").await.unwrap();
-    let all = ["*".to_owned()];
     for key in ["abcdefghij", "abc", "sb_0123456789abcdef"] {
+        let new = switchboard_store::NewApiKey {
+            name: "short".into(),
+            key: key.into(),
+            scopes: switchboard_core::ScopeSet::TENANT,
+            expires_at: None,
+            rate_limit: None,
+        };
         let k = store
-            .create_api_key(tenant.id, "short", key, &all, 0)
+            .create_api_key(
+                tenant.id,
+                &new,
+                &switchboard_store::Actor::system("test"),
+                0,
+            )
             .await
             .unwrap();
         assert!(k.prefix.len() * 4 <= key.len(), "{key}: {}", k.prefix);

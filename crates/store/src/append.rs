@@ -11,7 +11,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use switchboard_core::metrics::StatsDelta;
-use switchboard_core::Clock;
 
 use switchboard_core::TenantId;
 
@@ -20,7 +19,8 @@ use crate::entity::{agent, alert, call, call_event, queue, queue_stat, tenant, w
 use crate::events::event_active;
 use crate::queues::queue_active;
 use crate::{
-    AgentRow, AlertRecord, CallRow, ConnectSpec, EventRecord, QueueRecord, StoreError, CHUNK,
+    AgentRow, AlertRecord, AuditRecord, CallRow, ConnectSpec, EventRecord, QueueRecord, StoreError,
+    TenantSettings, CHUNK,
 };
 
 /// A tenant's stream head after a batch: written to the tenant row in the same transaction as
@@ -34,10 +34,10 @@ pub struct TenantHead {
 }
 
 /// A change of the tenant's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantUpdate {
-    /// Which clock the tenant's timers run on.
-    pub clock: Clock,
+    /// The settings after the change (written whole).
+    pub settings: TenantSettings,
     /// The new version (the `ETag`).
     pub version: i64,
     /// Time of the change, epoch ms.
@@ -68,6 +68,8 @@ pub struct WriteBatch {
     /// contribution after the command minus before (`StatsDelta::between`), at most one per
     /// queue and bucket.
     pub stats: Vec<StatsDelta>,
+    /// Audit entries of the configuration changes in this batch (same transaction).
+    pub audit: Vec<AuditRecord>,
 }
 
 impl WriteBatch {
@@ -87,6 +89,7 @@ impl WriteBatch {
             && self.queues.is_empty()
             && self.tenant.is_none()
             && self.stats.is_empty()
+            && self.audit.is_empty()
     }
 }
 
@@ -175,7 +178,8 @@ pub async fn write_batches<C: ConnectionTrait>(
     let mut agents: HashMap<(TenantId, &str), &AgentRow> = HashMap::new();
     let mut queues: HashMap<(TenantId, &str), &QueueRecord> = HashMap::new();
     let mut heads: HashMap<TenantId, TenantHead> = HashMap::new();
-    let mut tenants: HashMap<TenantId, TenantUpdate> = HashMap::new();
+    let mut tenants: HashMap<TenantId, &TenantUpdate> = HashMap::new();
+    let mut audit = Vec::new();
     // One delta per row: PostgreSQL refuses an upsert that touches a row twice.
     let mut stats: HashMap<(TenantId, &str, i64), StatsDelta> = HashMap::new();
     let mut events = Vec::new();
@@ -196,9 +200,10 @@ pub async fn write_batches<C: ConnectionTrait>(
         if let Some(h) = b.head {
             heads.insert(t, h);
         }
-        if let Some(u) = b.tenant {
+        if let Some(u) = &b.tenant {
             tenants.insert(t, u);
         }
+        audit.extend(b.audit.iter().cloned());
         for d in &b.stats {
             match stats.get_mut(&(t, d.queue_id.as_str(), d.bucket_start)) {
                 Some(m) => m.merge(d),
@@ -210,6 +215,7 @@ pub async fn write_batches<C: ConnectionTrait>(
     }
     insert_chunks::<call_event::Entity, _>(db, events, None).await?;
     insert_chunks::<alert::Entity, _>(db, alerts, None).await?;
+    crate::audit::insert_audit(db, &audit).await?;
     let calls: Vec<call::ActiveModel> = latest
         .into_values()
         .map(|(t, c)| call_active(t, c))
@@ -285,8 +291,16 @@ pub async fn write_batches<C: ConnectionTrait>(
             .await?;
     }
     for (t, u) in tenants {
+        let st = &u.settings;
         tenant::Entity::update_many()
-            .col_expr(tenant::Column::Clock, Expr::value(u.clock.as_str()))
+            .col_expr(tenant::Column::Clock, Expr::value(st.clock.as_str()))
+            .col_expr(tenant::Column::Name, Expr::value(st.name.as_str()))
+            .col_expr(tenant::Column::TimeZone, Expr::value(st.time_zone.as_str()))
+            .col_expr(
+                tenant::Column::DefaultRegion,
+                Expr::value(st.default_region.clone()),
+            )
+            .col_expr(tenant::Column::Active, Expr::value(st.active))
             .col_expr(tenant::Column::Version, Expr::value(u.version))
             .col_expr(tenant::Column::UpdatedAt, Expr::value(u.updated_at))
             .filter(tenant::Column::Id.eq(t.0))

@@ -5,7 +5,7 @@
 //! PostgreSQL, and repositories that all take the tenant id: another tenant's rows are simply
 //! not found.
 //!
-//! One module per aggregate: [`tenants`], [`api_keys`], [`queues`], [`calls`], [`agents`],
+//! One module per aggregate: [`tenants`], [`users`], [`sessions`], [`api_keys`], [`audit`], [`queues`], [`calls`], [`agents`],
 //! [`events`], [`alerts`], [`reports`], and [`append`], the write path. Reads go through the
 //! [`Store`]'s pool; every write of the engine goes through one [`StoreWriter`], the group-commit
 //! writer's own connection, which is discarded after a failed commit so that a connection left
@@ -15,13 +15,16 @@ pub mod agents;
 pub mod alerts;
 pub mod api_keys;
 pub mod append;
+pub mod audit;
 pub mod calls;
 pub mod entity;
 pub mod events;
 pub mod migrations;
 pub mod queues;
 pub mod reports;
+pub mod sessions;
 pub mod tenants;
+pub mod users;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,13 +38,17 @@ use sea_orm_migration::MigratorTrait;
 pub use agents::AgentRow;
 pub use alerts::{AlertFilter, AlertRecord};
 pub use api_keys::{
-    api_key_digest, hash_api_key, hex, key_prefix, ApiKeyInfo, KEY_PREFIX_MAX_CHARS,
+    api_key_digest, hash_api_key, hex, key_prefix, ApiKeyFilter, ApiKeyInfo, NewApiKey, RateLimit,
+    KEY_PREFIX_MAX_CHARS,
 };
 pub use append::{StoreWriter, TenantHead, TenantUpdate, WriteBatch};
+pub use audit::{Actor, ActorKind, AuditFilter, AuditRecord};
 pub use calls::{CallCursor, CallFilter, CallRow, LoadedCall};
 pub use events::EventRecord;
 pub use queues::QueueRecord;
-pub use tenants::Tenant;
+pub use sessions::{NewRefreshToken, Rotation};
+pub use tenants::{Bootstrap, NewTenant, Tenant, TenantSettings};
+pub use users::{NewUser, User, UserFilter, UserPatch};
 
 /// Storage failure, converted to an HTTP status in one place (the server's error module).
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +59,12 @@ pub enum StoreError {
     /// A unique constraint would be violated (e.g. a queue id already used).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A compare-and-set found another version (`current`).
+    #[error("version mismatch: the current version is {current}")]
+    VersionMismatch {
+        /// The stored version.
+        current: i64,
+    },
     /// Anything else (connection lost, corrupt row, disk full, …).
     #[error(transparent)]
     Other(#[from] DbErr),

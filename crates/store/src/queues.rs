@@ -11,7 +11,7 @@ use crate::entity::queue;
 use crate::{Store, StoreError};
 
 /// A queue with its settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QueueRecord {
     /// Queue id chosen by the tenant.
     pub id: String,
@@ -25,6 +25,13 @@ pub struct QueueRecord {
     pub updated_at: i64,
     /// Bumped on every change (the `ETag`).
     pub version: i64,
+}
+
+impl QueueRecord {
+    /// The queue as the audit log shows it.
+    pub fn audit_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 pub(crate) fn queue_active(tenant_id: TenantId, q: &QueueRecord) -> queue::ActiveModel {

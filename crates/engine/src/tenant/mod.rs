@@ -33,7 +33,7 @@ use switchboard_core::{
 };
 use switchboard_store::{
     AgentRow, AlertRecord, CallRow, EventRecord, LoadedCall, QueueRecord, Tenant, TenantHead,
-    WriteBatch,
+    TenantSettings, WriteBatch,
 };
 
 use crate::rules::{self, TimerKind};
@@ -140,8 +140,8 @@ impl Pending {
 pub struct TenantState {
     /// The tenant's id.
     pub id: TenantId,
-    /// Which clock the tenant's timers run on.
-    pub clock: Clock,
+    /// The tenant's settings (its timers' clock among them).
+    pub settings: TenantSettings,
     /// The tenant settings' version (the `ETag` of `GET /api/v1/tenant`).
     pub version: i64,
     /// Which load of the tenant this state is: batches of an older epoch than a failed commit
@@ -164,7 +164,7 @@ impl TenantState {
     pub fn new(t: &Tenant, epoch: u64) -> Self {
         TenantState {
             id: t.id,
-            clock: t.clock,
+            settings: t.settings.clone(),
             version: t.version,
             epoch,
             watermark: t.watermark.unwrap_or(i64::MIN),
@@ -295,7 +295,7 @@ impl TenantState {
     /// The earliest armed timer's deadline (epoch ms) when the tenant runs on the `live`
     /// clock: when the timer task must visit it next.
     pub fn next_live_deadline(&self) -> Option<i64> {
-        match self.clock {
+        match self.settings.clock {
             Clock::Live => self.timers.next(),
             Clock::EventTime => None,
         }
@@ -366,7 +366,7 @@ impl TenantState {
         }
 
         // Move time forward: the tenant's watermark, then this call's own overdue timers.
-        if self.clock == Clock::EventTime && ts > self.watermark {
+        if self.settings.clock == Clock::EventTime && ts > self.watermark {
             self.fire_before(ts, out);
             self.watermark = ts;
         }

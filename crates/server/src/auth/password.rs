@@ -175,6 +175,17 @@ pub fn verify_dummy(password: &str) {
     std::hint::black_box(verify(password, DUMMY_HASH));
 }
 
+/// A random password of 20 letters and digits (about 119 bits), for the bootstrap admin
+/// when none is configured.
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

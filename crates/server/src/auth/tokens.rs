@@ -360,6 +360,63 @@ impl TokenKeys {
     }
 }
 
+/// The token keys of the server's settings: Ed25519 when both key files are given, else HS256
+/// with the configured secret, else a random secret made now (tokens then end with the
+/// process; a warning says so). The previous key (a rotation) stays valid for tokens issued
+/// before this start.
+///
+/// Errors: a key file cannot be read, a secret is shorter than 32 bytes, a PEM is not an
+/// Ed25519 key pair (each message names the setting).
+pub fn keys_from_settings(j: &crate::app::JwtSettings) -> anyhow::Result<TokenKeys> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| anyhow::anyhow!("{what} {}: {e}", p.display()))
+    };
+    let current = match (&j.private_key_file, &j.public_key_file) {
+        (Some(private), Some(public)) => SigningKey::EdDsa {
+            private_pem: read(private, "SWITCHBOARD_JWT_PRIVATE_KEY_FILE")?,
+            public_pem: read(public, "SWITCHBOARD_JWT_PUBLIC_KEY_FILE")?,
+        },
+        (None, None) => match &j.secret {
+            Some(s) => SigningKey::Hs256 {
+                secret: s.0.as_bytes().to_vec(),
+            },
+            None => {
+                tracing::warn!(
+                    "no SWITCHBOARD_JWT_SECRET: access tokens are signed with a random key and \
+                     end when the server stops (clients refresh); set one to keep them, and on \
+                     every server that shares the database"
+                );
+                SigningKey::Hs256 {
+                    secret: generate_hs256_secret(),
+                }
+            }
+        },
+        _ => anyhow::bail!(
+            "EdDSA needs both SWITCHBOARD_JWT_PRIVATE_KEY_FILE and SWITCHBOARD_JWT_PUBLIC_KEY_FILE"
+        ),
+    };
+    let previous = match (
+        &j.previous_private_key_file,
+        &j.previous_public_key_file,
+        &j.previous_secret,
+    ) {
+        (Some(private), Some(public), _) => Some(SigningKey::EdDsa {
+            private_pem: read(private, "SWITCHBOARD_JWT_PREVIOUS_PRIVATE_KEY_FILE")?,
+            public_pem: read(public, "SWITCHBOARD_JWT_PREVIOUS_PUBLIC_KEY_FILE")?,
+        }),
+        (None, None, Some(s)) => Some(SigningKey::Hs256 {
+            secret: s.0.as_bytes().to_vec(),
+        }),
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "a previous EdDSA key needs both SWITCHBOARD_JWT_PREVIOUS_PRIVATE_KEY_FILE and \
+             SWITCHBOARD_JWT_PREVIOUS_PUBLIC_KEY_FILE"
+        ),
+    };
+    let now_s = switchboard_core::time::now_ms().div_euclid(1000);
+    TokenKeys::new(current, previous, now_s).map_err(|e| anyhow::anyhow!("access-token keys: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use switchboard_core::format_rfc3339;
 use switchboard_store::AlertFilter;
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::Page;
@@ -44,13 +44,12 @@ pub struct AlertDto {
     params(("type" = Option<String>, Query,), ("from" = Option<String>, Query,), ("to" = Option<String>, Query,),
            ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<AlertDto>), (status = 400, description = "Bad parameter")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn list_alerts(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::AlertsRead>,
     p: Params,
 ) -> Result<Json<Page<AlertDto>>, ApiError> {
-    auth.require("alerts:read")?;
     let f = AlertFilter {
         alert_type: p.parsed(
             "type",

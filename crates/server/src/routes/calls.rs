@@ -11,7 +11,7 @@ use switchboard_core::{format_rfc3339, CallFlag, CallStatus, ExternalCallId};
 use switchboard_store::{CallFilter, CallRow, EventRecord, StoreError};
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized, Principal};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::routes::Page;
@@ -144,13 +144,12 @@ fn parse_cursor(c: &str) -> Option<(i64, uuid::Uuid)> {
     params(("status" = Option<String>, Query,), ("queue_id" = Option<String>, Query,), ("flag" = Option<String>, Query,),
            ("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<CallDto>), (status = 400, description = "Bad parameter")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn list_calls(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::CallsRead>,
     p: Params,
 ) -> Result<Json<Page<CallDto>>, ApiError> {
-    auth.require("calls:read")?;
     let f = CallFilter {
         status: p.parsed(
             "status",
@@ -181,7 +180,7 @@ pub async fn list_calls(
     }))
 }
 
-async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> {
+async fn find(s: &AppState, auth: &Principal, id: &str) -> Result<CallRow, ApiError> {
     // An id no call can have (a UUID is a valid call id too) is not looked up: PostgreSQL
     // refuses a text holding U+0000, which would be a 500.
     if ExternalCallId::parse(id).is_err() {
@@ -197,13 +196,12 @@ async fn find(s: &AppState, auth: &Auth, id: &str) -> Result<CallRow, ApiError> 
 #[utoipa::path(get, path = "/api/v1/calls/{id}", operation_id = "getCall", tag = "calls",
     params(("id" = String, Path, description = "Switchboard id or the client's call id")),
     responses((status = 200, body = CallDto), (status = 404, description = "No such call")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn get_call(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::CallsRead>,
     Path(id): Path<String>,
 ) -> Result<Json<CallDto>, ApiError> {
-    auth.require("calls:read")?;
     Ok(Json(find(&s, &auth, &id).await?.into()))
 }
 
@@ -212,14 +210,13 @@ pub async fn get_call(
 #[utoipa::path(get, path = "/api/v1/calls/{id}/events", operation_id = "getCallEvents", tag = "calls",
     params(("id" = String, Path,), ("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<EventDto>), (status = 404, description = "No such call")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn call_events(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::CallsRead>,
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Json<Page<EventDto>>, ApiError> {
-    auth.require("calls:read")?;
     let call = find(&s, &auth, &id).await?;
     let limit = p.limit()?;
     let after = p.parsed(

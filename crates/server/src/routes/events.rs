@@ -12,7 +12,7 @@ use switchboard_core::{BatchItem, BatchResponse, EventParseError, IncomingEvent,
 use switchboard_engine::{EngineError, Outcome};
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized, Principal};
 use crate::error::ApiError;
 use crate::extract::{body_bytes, parse_json, parse_strict};
 use crate::metrics::count_event;
@@ -84,13 +84,12 @@ fn status_of(o: &Outcome) -> StatusCode {
         (status = 404, description = "Unknown call"), (status = 409, description = "Does not fit the call's state"),
         (status = 413, description = "Body over 1 MiB"), (status = 422, description = "Invalid field"),
         (status = 503, description = "Not durable; retry with the same event_id")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn post_event(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::EventsWrite>,
     req: Request,
 ) -> Result<(StatusCode, Json<EventResult>), ApiError> {
-    auth.require("events:write")?;
     let r = one_event(&s, &auth, req).await;
     count_event(r.as_ref().map_or_else(|e| e.status, |(status, _)| *status));
     r
@@ -98,7 +97,7 @@ pub async fn post_event(
 
 async fn one_event(
     s: &AppState,
-    auth: &Auth,
+    auth: &Principal,
     req: Request,
 ) -> Result<(StatusCode, Json<EventResult>), ApiError> {
     let bytes = body_bytes(req, &()).await?;
@@ -127,13 +126,12 @@ async fn one_event(
         (status = 401, description = "Missing or invalid key"),
         (status = 413, description = "Over 1000 events or 1 MiB"),
         (status = 422, description = "No `events` array, or a field besides `events`")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn post_batch(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::EventsWrite>,
     req: Request,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    auth.require("events:write")?;
     let bytes = body_bytes(req, &()).await?;
     let body: BatchBody = parse_json(&bytes)?;
     let events = body.events;

@@ -2,13 +2,18 @@
 //! reads or engine commands; no business rule lives here.
 
 pub mod alerts;
+pub mod api_keys;
+pub mod audit;
 pub mod calls;
 pub mod events;
 pub mod health;
 pub mod queues;
 pub mod reports;
+pub mod session;
 pub mod stream;
 pub mod tenant;
+pub mod users;
+pub mod validate;
 
 use axum::http::{Method, Uri};
 use axum::routing::{get, post};
@@ -40,10 +45,44 @@ pub fn ops() -> Router<AppState> {
 pub fn api() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
+        .route("/api/v1/auth/login", post(session::login))
+        .route("/api/v1/auth/refresh", post(session::refresh))
+        .route("/api/v1/auth/logout", post(session::logout))
+        .route("/api/v1/auth/me", get(session::me))
+        .route("/api/v1/auth/password", post(session::change_password))
         .route(
             "/api/v1/tenant",
             get(tenant::get_tenant).patch(tenant::patch_tenant),
         )
+        .route(
+            "/api/v1/tenants",
+            post(tenant::create_tenant).get(tenant::list_tenants),
+        )
+        .route(
+            "/api/v1/tenants/{id}",
+            get(tenant::get_tenant_by_id)
+                .patch(tenant::patch_tenant_by_id)
+                .delete(tenant::deactivate_tenant),
+        )
+        .route(
+            "/api/v1/users",
+            post(users::create_user).get(users::list_users),
+        )
+        .route(
+            "/api/v1/users/{id}",
+            get(users::get_user)
+                .patch(users::patch_user)
+                .delete(users::deactivate_user),
+        )
+        .route(
+            "/api/v1/api-keys",
+            post(api_keys::create_api_key).get(api_keys::list_api_keys),
+        )
+        .route(
+            "/api/v1/api-keys/{id}",
+            get(api_keys::get_api_key).delete(api_keys::revoke_api_key),
+        )
+        .route("/api/v1/audit", get(audit::list_audit))
         .route(
             "/api/v1/queues",
             post(queues::create_queue).get(queues::list_queues),

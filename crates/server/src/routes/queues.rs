@@ -11,7 +11,7 @@ use switchboard_engine::{EngineError, Expect};
 use switchboard_store::QueueRecord;
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized};
 use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
@@ -117,13 +117,12 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     responses((status = 201, body = QueueDto, headers(("ETag" = String, description = "The queue's version"))),
         (status = 409, description = "The id is taken"), (status = 422, description = "Invalid field"),
         (status = 503, description = "Not stored; retry (see Retry-After)")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn create_queue(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::QueuesWrite>,
     ApiJson(b): ApiJson<QueueBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<QueueDto>), ApiError> {
-    auth.require("queues:write")?;
     let id =
         b.id.as_deref()
             .ok_or_else(|| ApiError::invalid("id", "is required"))?;
@@ -141,7 +140,7 @@ pub async fn create_queue(
     };
     let q = s
         .engine
-        .put_queue(auth.tenant_id, rec, Expect::Absent)
+        .put_queue(auth.tenant_id, rec, Expect::Absent, &auth.actor())
         .await
         .map_err(|e| match e {
             EngineError::QueueExists(_) => {
@@ -156,13 +155,12 @@ pub async fn create_queue(
 #[utoipa::path(get, path = "/api/v1/queues", operation_id = "listQueues", tag = "queues",
     params(("limit" = Option<u64>, Query,), ("cursor" = Option<String>, Query,)),
     responses((status = 200, body = Page<QueueDto>)),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn list_queues(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::QueuesRead>,
     p: Params,
 ) -> Result<Json<Page<QueueDto>>, ApiError> {
-    auth.require("queues:read")?;
     let limit = p.limit()?;
     let rows = s
         .store
@@ -182,13 +180,12 @@ pub async fn list_queues(
     params(("queue_id" = String, Path,)),
     responses((status = 200, body = QueueDto, headers(("ETag" = String, description = "The queue's version, for If-Match"))),
         (status = 404, description = "No such queue")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn get_queue(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::QueuesRead>,
     Path(id): Path<String>,
 ) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
-    auth.require("queues:read")?;
     // An id no queue can have (e.g. holding U+0000, which PostgreSQL refuses) is not looked up.
     if QueueId::parse(&id).is_err() {
         return Err(ApiError::not_found(format!("no queue `{id}`")));
@@ -218,15 +215,14 @@ fn not_found(e: switchboard_store::StoreError, id: &str) -> ApiError {
     responses((status = 200, body = QueueDto, headers(("ETag" = String, description = "The new version"))),
         (status = 404, description = "No such queue"), (status = 412, description = "If-Match does not match"),
         (status = 422, description = "Invalid field"), (status = 503, description = "Not stored; retry (see Retry-After)")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn patch_queue(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::QueuesWrite>,
     Path(id): Path<String>,
     if_match: IfMatch,
     ApiJson(b): ApiJson<QueueBody>,
 ) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
-    auth.require("queues:write")?;
     if b.id.is_some() {
         return Err(ApiError::invalid("id", "a queue's id cannot be changed"));
     }
@@ -256,7 +252,7 @@ pub async fn patch_queue(
         q.settings = b.settings(q.settings)?;
         match s
             .engine
-            .put_queue(auth.tenant_id, q, Expect::Version(base))
+            .put_queue(auth.tenant_id, q, Expect::Version(base), &auth.actor())
             .await
         {
             Err(EngineError::VersionMismatch { .. }) if !if_match.is_conditional() => continue,

@@ -9,7 +9,7 @@ use switchboard_core::metrics::{report_rows, Interval, QueueReportRow};
 use switchboard_core::time::now_ms;
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized};
 use crate::error::ApiError;
 use crate::extract::Params;
 
@@ -30,13 +30,12 @@ const MAX_RANGE_MS: i64 = 400 * 86_400_000;
 #[utoipa::path(get, path = "/api/v1/reports/queues", operation_id = "queueReport", tag = "reports",
     params(("from" = Option<String>, Query,), ("to" = Option<String>, Query,), ("interval" = Option<String>, Query,), ("queue_id" = Option<String>, Query,)),
     responses((status = 200, body = QueueReport), (status = 400, description = "Bad parameter")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn queue_report(
     State(s): State<AppState>,
-    auth: Auth,
+    auth: Authorized<perm::ReportsRead>,
     p: Params,
 ) -> Result<Json<QueueReport>, ApiError> {
-    auth.require("reports:read")?;
     let to = p.time("to")?.unwrap_or_else(now_ms);
     let from = p.time("from")?.unwrap_or(to - 86_400_000);
     if from >= to {

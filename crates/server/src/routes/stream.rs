@@ -22,7 +22,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use switchboard_engine::{stream_message, StreamMessage};
 
 use crate::app::AppState;
-use crate::auth::Auth;
+use crate::auth::{perm, Authorized, Principal, QueryCredential};
 use crate::error::ApiError;
 use crate::extract::Params;
 use crate::metrics::SubscriberGuard;
@@ -51,12 +51,12 @@ pub async fn stream(
     p: Params,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .or(p.get("api_key"));
-    let auth = Auth::from_key(&s, key).await?;
-    auth.require("stream:read")?;
+    let query = QueryCredential {
+        api_key: p.get("api_key"),
+        access_token: p.get("access_token"),
+    };
+    let auth =
+        Authorized::<perm::StreamRead>::check(Principal::resolve(&s, &headers, query).await?)?.0;
     let since = p.parsed(
         "since",
         |v| v.parse::<i64>().ok().filter(|n| *n >= 0),

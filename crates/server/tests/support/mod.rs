@@ -13,6 +13,9 @@ use uuid::Uuid;
 
 use switchboard_server::{App, AppState, Secret, Settings};
 
+/// The bootstrap platform admin's password in tests (`admin@localhost`).
+pub const ADMIN_PASSWORD: &str = "quartz-Meridian-7-lantern";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
@@ -103,6 +106,8 @@ impl TestApp {
     }
 
     /// A server on an existing database (e.g. to test a restart).
+    ///
+    /// The bootstrap admin is `admin@localhost` with [`ADMIN_PASSWORD`].
     pub async fn spawn_on(
         db_url: String,
         dir: Option<std::sync::Arc<tempfile::TempDir>>,
@@ -123,6 +128,7 @@ impl TestApp {
             data_dir: std::env::temp_dir(),
             database_url: Some(db_url.clone()),
             bootstrap_api_key: Some(Secret(key.clone())),
+            bootstrap_admin_password: Some(Secret(ADMIN_PASSWORD.to_owned())),
             ..Settings::default()
         };
         tweak(&mut settings);
@@ -276,15 +282,29 @@ impl TestApp {
         let t = self
             .state
             .store
-            .create_tenant(slug, slug, now)
+            .create_tenant(
+                &switchboard_store::NewTenant::new(slug, slug),
+                &switchboard_store::Actor::system("test"),
+                now,
+            )
             .await
             .expect("tenant");
         let key = format!("sb_test_{slug}_{}", Uuid::new_v4().simple());
-        self.state
+        let k = switchboard_store::NewApiKey {
+            name: "test".into(),
+            key: key.clone(),
+            scopes: switchboard_core::ScopeSet::TENANT,
+            expires_at: None,
+            rate_limit: None,
+        };
+        let info = self
+            .state
             .store
-            .create_api_key(t.id, "test", &key, &["*".to_owned()], now)
+            .create_api_key(t.id, &k, &switchboard_store::Actor::system("test"), now)
             .await
             .expect("key");
+        // The API adds a key to the directory after its commit; do as it does.
+        self.state.auth.directory.key_created(&key, info);
         // No engine call: a tenant created while the server runs loads on first use.
         key
     }

@@ -24,6 +24,14 @@ pub struct Model {
     pub created_at: i64,
     /// Revocation time, epoch ms; `None` while the key is valid.
     pub revoked_at: Option<i64>,
+    /// Expiry time, epoch ms; `None` never expires.
+    pub expires_at: Option<i64>,
+    /// Sustained request rate allowed, requests per second; `None` is unlimited.
+    pub rate_limit_per_s: Option<i32>,
+    /// Requests allowed in a burst above the sustained rate (with `rate_limit_per_s`).
+    pub rate_limit_burst: Option<i32>,
+    /// Last time the key authenticated a request, epoch ms (written every few seconds).
+    pub last_used_at: Option<i64>,
 }
 
 /// No relations are declared.

@@ -4,9 +4,12 @@
 pub mod agent;
 pub mod alert;
 pub mod api_key;
+pub mod audit;
 pub mod call;
 pub mod call_event;
 pub mod queue;
 pub mod queue_stat;
+pub mod refresh_token;
 pub mod tenant;
+pub mod user;
 pub mod writer_probe;

@@ -25,6 +25,12 @@ pub struct Model {
     pub watermark: Option<i64>,
     /// Bumped on every settings change: the `ETag` of `GET /api/v1/tenant`.
     pub version: i64,
+    /// IANA time zone for day boundaries (`Europe/Paris`; default `UTC`).
+    pub time_zone: String,
+    /// ISO 3166-1 alpha-2 country for national phone numbers (`FR`), if set.
+    pub default_region: Option<String>,
+    /// False once deactivated: its credentials stop working, its data stays.
+    pub active: bool,
 }
 
 /// No relations are declared.

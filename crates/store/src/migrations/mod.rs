@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 mod m20261120_000001_init;
 mod m20261121_000001_foundation;
 mod m20261122_000001_queue_stats;
+mod m20261123_000001_identity;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261120_000001_init::Init),
             Box::new(m20261121_000001_foundation::Foundation),
             Box::new(m20261122_000001_queue_stats::QueueStats),
+            Box::new(m20261123_000001_identity::Identity),
         ]
     }
 }
