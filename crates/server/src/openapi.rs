@@ -2,11 +2,15 @@
 //! `/api/v1/openapi.json` and committed as `docs/openapi.json` (checked in CI).
 
 use axum::Json;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{alerts, calls, events, health, queues, reports, stream, tenant};
 
+/// The two ways to authenticate, as `components.securitySchemes` (the UI at `/docs` offers
+/// both under "Authorize"): `api_key`, the `X-API-Key` header, and `bearer`, an
+/// `Authorization: Bearer <JWT>` token. Which operations take which is each route's
+/// `security(...)`.
 struct Security;
 
 impl Modify for Security {
@@ -14,7 +18,20 @@ impl Modify for Security {
         let c = api.components.get_or_insert_with(Default::default);
         c.add_security_scheme(
             "api_key",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key, sent in the `X-API-Key` header.",
+            ))),
+        );
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("A JWT, sent as `Authorization: Bearer <token>`."))
+                    .build(),
+            ),
         );
     }
 }

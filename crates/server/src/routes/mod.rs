@@ -1,10 +1,11 @@
-//! HTTP routes under `/api/v1` plus `/health`, `/ready` and `/metrics`. Handlers translate HTTP into store
-//! reads or engine commands; no business rule lives here.
+//! HTTP routes under `/api/v1` plus `/health`, `/ready`, `/metrics` and the API docs (`/docs`).
+//! Handlers translate HTTP into store reads or engine commands; no business rule lives here.
 
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod calls;
+pub mod docs;
 pub mod events;
 pub mod health;
 pub mod queues;
@@ -41,9 +42,11 @@ pub fn ops() -> Router<AppState> {
         .route("/metrics", get(crate::metrics::metrics))
 }
 
-/// Every other route: the API under `/api/v1` and the 404 fallback.
+/// Every other route: the API under `/api/v1`, the API docs (`/docs`, shed under load like the
+/// API: they are for people, not supervisors) and the 404 fallback.
 pub fn api() -> Router<AppState> {
     Router::new()
+        .merge(docs::router())
         .route("/api/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/api/v1/auth/login", post(session::login))
         .route("/api/v1/auth/refresh", post(session::refresh))
