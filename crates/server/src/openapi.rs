@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{alerts, calls, events, health, queues, reports, stream, tenant};
+use crate::routes::{
+    alerts, api_keys, audit, calls, events, health, queues, reports, session, stream, tenant, users,
+};
 
 /// The two ways to authenticate, as `components.securitySchemes` (the UI at `/docs` offers
 /// both under "Authorize"): `api_key`, the `X-API-Key` header, and `bearer`, an
@@ -96,7 +98,15 @@ impl Modify for Limits {
     info(title = "Switchboard", description = "Multi-tenant contact-center control plane: call events, live state, rules, alerts, stream and queue reports. Errors are RFC 9457 problem+json."),
     paths(
         health::health, health::ready, crate::metrics::metrics,
+        session::login, session::refresh, session::logout, session::me, session::change_password,
         tenant::get_tenant, tenant::patch_tenant,
+        tenant::create_tenant, tenant::list_tenants, tenant::get_tenant_by_id,
+        tenant::patch_tenant_by_id, tenant::deactivate_tenant,
+        users::create_user, users::list_users, users::get_user, users::patch_user,
+        users::deactivate_user,
+        api_keys::create_api_key, api_keys::list_api_keys, api_keys::get_api_key,
+        api_keys::revoke_api_key,
+        audit::list_audit,
         queues::create_queue, queues::list_queues, queues::get_queue, queues::patch_queue,
         events::post_event, events::post_batch,
         calls::list_calls, calls::get_call, calls::call_events,

@@ -33,18 +33,25 @@ use crate::metrics::SubscriberGuard;
 pub const TOPICS: &[&str] = &["calls", "alerts"];
 /// Close code for a disconnected slow consumer.
 pub const CLOSE_SLOW: u16 = 4008;
+/// Close code when the stream's credential is revoked or expires, or its user or tenant is
+/// deactivated (the reason says which).
+pub const CLOSE_UNAUTHORIZED: u16 = 4001;
+/// How often an open stream re-checks its credential (in memory: no query).
+const RECHECK_EVERY: Duration = Duration::from_secs(1);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 const CATCH_UP_PAGE: u64 = 1000;
 
-/// Opens the stream. Key in `X-API-Key` or `?api_key=`; `since` = last seq seen (at most the
+/// Opens the stream. Credential: `Authorization: Bearer`, `X-API-Key`, or (for browsers, which
+/// cannot set headers on a WebSocket) `?access_token=` or `?api_key=`; the stream closes with
+/// code 4001 when the credential is revoked or expires, or its user or tenant is deactivated. `since` = last seq seen (at most the
 /// tenant's latest seq, else 400); `topics` = comma-separated subset of `calls,alerts`
 /// (an unknown or not yet published topic is a 400).
 #[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream", tag = "stream",
-    params(("since" = Option<i64>, Query,), ("topics" = Option<String>, Query,), ("api_key" = Option<String>, Query,)),
+    params(("since" = Option<i64>, Query,), ("topics" = Option<String>, Query,), ("api_key" = Option<String>, Query,), ("access_token" = Option<String>, Query,)),
     responses((status = 101, description = "WebSocket of {seq, topic, type, data, ts} messages"),
               (status = 400, description = "Bad parameter or not a WebSocket upgrade"), (status = 401, description = "Missing or invalid key")),
-    security(("api_key" = [])))]
+    security(("api_key" = []), ("bearer" = [])))]
 pub async fn stream(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -80,7 +87,7 @@ pub async fn stream(
     }
     // Subscribe before the backlog is read: a message committed meanwhile is in one or both.
     let rx = s.engine.subscribe(auth.tenant_id);
-    Ok(ws.on_upgrade(move |socket| session(socket, s, auth.tenant_id, since, topics, rx)))
+    Ok(ws.on_upgrade(move |socket| session(socket, s, auth, since, topics, rx)))
 }
 
 /// The `topics` parameter: absent = every topic in [`TOPICS`]; else a comma-separated subset.
@@ -125,18 +132,20 @@ enum End {
     Closed,
     Slow(i64),
     Shutdown,
+    Unauthorized(String),
     Error,
 }
 
 async fn session(
     socket: WebSocket,
     s: AppState,
-    tenant: switchboard_core::TenantId,
+    auth: Principal,
     since: Option<i64>,
     topics: HashSet<&'static str>,
     mut rx: broadcast::Receiver<std::sync::Arc<StreamMessage>>,
 ) {
     let _counted = SubscriberGuard::new();
+    let tenant = auth.tenant_id;
     let (mut tx, mut incoming) = socket.split();
     let mut last = since.unwrap_or(i64::MIN);
     let end = 'run: {
@@ -164,6 +173,8 @@ async fn session(
         }
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.tick().await;
         loop {
             tokio::select! {
                 _ = s.shutdown.cancelled() => break 'run End::Shutdown,
@@ -182,6 +193,13 @@ async fn session(
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break 'run End::Closed,
                     Some(Ok(_)) => {}
                 },
+                _ = recheck.tick() => {
+                    if let Err(e) = auth.still_valid(&s).await {
+                        if e.status == axum::http::StatusCode::UNAUTHORIZED {
+                            break 'run End::Unauthorized(e.detail);
+                        }
+                    }
+                }
                 _ = ping.tick() => {
                     if tokio::time::timeout(SEND_TIMEOUT, tx.send(Message::Ping(Default::default()))).await.is_err() {
                         break 'run End::Slow(last);
@@ -199,6 +217,10 @@ async fn session(
         End::Shutdown => Some(CloseFrame {
             code: 1001,
             reason: "server shutting down".into(),
+        }),
+        End::Unauthorized(why) => Some(CloseFrame {
+            code: CLOSE_UNAUTHORIZED,
+            reason: why.chars().take(120).collect::<String>().into(),
         }),
         End::Error => Some(CloseFrame {
             code: 1011,

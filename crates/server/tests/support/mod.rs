@@ -13,6 +13,20 @@ use uuid::Uuid;
 
 use switchboard_server::{App, AppState, Secret, Settings};
 
+/// A credential for [`TestApp::call_as`].
+#[derive(Debug, Clone)]
+pub enum Cred {
+    /// `X-API-Key`.
+    Key(String),
+    /// `Authorization: Bearer`.
+    Bearer(String),
+    /// No credential.
+    None,
+}
+
+/// The password of users made by [`TestApp::create_user`].
+pub const USER_PASSWORD: &str = "violet-Harbour-42-compass";
+
 /// The bootstrap platform admin's password in tests (`admin@localhost`).
 pub const ADMIN_PASSWORD: &str = "quartz-Meridian-7-lantern";
 
@@ -206,6 +220,103 @@ impl TestApp {
             rb = rb.json(b);
         }
         Self::answer(rb.send().await.expect("request")).await
+    }
+
+    /// Sends `method path` with credential `cred` (or none) and an optional JSON body; answers
+    /// the status, the body and the headers.
+    pub async fn call_as(
+        &self,
+        cred: &Cred,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut rb = self.client.request(method, self.url(path));
+        rb = match cred {
+            Cred::Key(k) => rb.header("X-API-Key", k),
+            Cred::Bearer(t) => rb.header("Authorization", format!("Bearer {t}")),
+            Cred::None => rb,
+        };
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let r = rb.send().await.expect("request");
+        let headers = r.headers().clone();
+        let (s, v) = Self::answer(r).await;
+        (s, v, headers)
+    }
+
+    /// Logs in; answers the status and the body (tokens on 200).
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        tenant: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut body = serde_json::json!({"email": email, "password": password});
+        if let Some(t) = tenant {
+            body["tenant"] = t.into();
+        }
+        let (s, v, _) = self
+            .call_as(
+                &Cred::None,
+                reqwest::Method::POST,
+                "/api/v1/auth/login",
+                Some(&body),
+            )
+            .await;
+        (s, v)
+    }
+
+    /// The bootstrap platform admin's access token.
+    pub async fn admin_token(&self) -> String {
+        let (s, v) = self.login("admin@localhost", ADMIN_PASSWORD, None).await;
+        assert_eq!(s, StatusCode::OK, "admin login: {v}");
+        v["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Creates a tenant through the API as the platform admin; answers its id.
+    pub async fn create_tenant(&self, admin: &str, slug: &str) -> String {
+        let (s, v, _) = self
+            .call_as(
+                &Cred::Bearer(admin.to_owned()),
+                reqwest::Method::POST,
+                "/api/v1/tenants",
+                Some(&serde_json::json!({"slug": slug, "name": slug})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create tenant: {v}");
+        v["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a user through the API with `cred` (in `tenant_id` when given); answers its id.
+    pub async fn create_user(
+        &self,
+        cred: &Cred,
+        email: &str,
+        role: &str,
+        tenant_id: Option<&str>,
+    ) -> String {
+        let mut body = serde_json::json!({
+            "email": email, "display_name": email, "role": role, "password": USER_PASSWORD,
+        });
+        if let Some(t) = tenant_id {
+            body["tenant_id"] = t.into();
+        }
+        let (s, v, _) = self
+            .call_as(cred, reqwest::Method::POST, "/api/v1/users", Some(&body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create user: {v}");
+        v["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates an API key through the API with `cred`; answers the secret.
+    pub async fn create_key(&self, cred: &Cred, body: Value) -> String {
+        let (s, v, _) = self
+            .call_as(cred, reqwest::Method::POST, "/api/v1/api-keys", Some(&body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "create key: {v}");
+        v["key"].as_str().expect("key").to_owned()
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
