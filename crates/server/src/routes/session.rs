@@ -110,12 +110,10 @@ pub struct Me {
 
 const BAD_LOGIN: &str = "the e-mail address or the password is wrong";
 
-fn throttle_keys(email: &str, tenant: Option<&str>, addr: Option<IpAddr>) -> Vec<String> {
-    let mut keys = vec![format!(
-        "account:{}:{}",
-        tenant.unwrap_or("*"),
-        email.trim().to_lowercase()
-    )];
+/// The throttle's keys: the account by its address alone (with or without `tenant`, so naming
+/// a tenant or not does not give an attacker two counts), and the client's address.
+fn throttle_keys(email: &str, addr: Option<IpAddr>) -> Vec<String> {
+    let mut keys = vec![format!("account:{}", email.trim().to_lowercase())];
     if let Some(a) = addr {
         keys.push(format!("addr:{a}"));
     }
@@ -164,7 +162,7 @@ pub async fn login(
     if b.email.contains('\0') || b.email.chars().count() > 320 {
         return Err(ApiError::invalid("email", "not an e-mail address"));
     }
-    let keys = throttle_keys(&b.email, b.tenant.as_deref(), addr);
+    let keys = throttle_keys(&b.email, addr);
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let now = s.engine.now_ms();
     let throttle = &s.auth.throttle;

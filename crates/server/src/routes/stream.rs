@@ -55,15 +55,19 @@ const CATCH_UP_PAGE: u64 = 1000;
 pub async fn stream(
     State(s): State<AppState>,
     headers: HeaderMap,
-    p: Params,
+    p: Result<Params, ApiError>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let query = QueryCredential {
-        api_key: p.get("api_key"),
-        access_token: p.get("access_token"),
-    };
+    // The credential first: an anonymous caller learns nothing from the query's checks.
+    let query = p
+        .as_ref()
+        .map_or(QueryCredential::default(), |p| QueryCredential {
+            api_key: p.get("api_key"),
+            access_token: p.get("access_token"),
+        });
     let auth =
         Authorized::<perm::StreamRead>::check(Principal::resolve(&s, &headers, query).await?)?.0;
+    let p = p?;
     let since = p.parsed(
         "since",
         |v| v.parse::<i64>().ok().filter(|n| *n >= 0),

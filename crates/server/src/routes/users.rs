@@ -100,12 +100,13 @@ pub fn normalise_email(v: &str) -> Result<String, ApiError> {
     Ok(e)
 }
 
-/// May `who` give `role` to a user? Users: only a role at or below their own, and only admins;
-/// keys (`users:write`): any role but `platform_admin`.
+/// May `who` give `role` to a user, or change a user who has it? Users: only a role at or below
+/// their own, and only admins. Keys (`users:write`): only a role whose scopes the key holds all
+/// of, so a key cannot make (or take over, by a password reset) a user stronger than itself.
 fn may_grant(who: &Principal, role: Role) -> bool {
     match who.role() {
         Some(r) => r.may_grant(role),
-        None => role != Role::PlatformAdmin,
+        None => role != Role::PlatformAdmin && who.scopes.covers(role.scopes()),
     }
 }
 
