@@ -16,7 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use switchboard_core::time::now_ms;
 use switchboard_engine::{Engine, EngineConfig, TimeSource};
-use switchboard_store::{sqlite_url, Store, StoreError};
+use switchboard_store::{sqlite_url, Store};
 
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{generate_key, AuthState};
@@ -251,6 +251,9 @@ pub async fn build(settings: &Settings) -> anyhow::Result<App> {
                     crate::auth::LOGIN_WINDOW_MS,
                     100_000,
                 ),
+                password_work: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                    crate::auth::password_work_permits(),
+                )),
             },
             shutdown: Default::default(),
             metrics,
@@ -316,11 +319,12 @@ pub async fn bootstrap(store: &Store, settings: &Settings) -> anyhow::Result<Opt
     }
     if let Some(key) = given {
         match store
-            .api_key_by_hash(&switchboard_store::hash_api_key(&key))
+            .api_key_hash_exists(&switchboard_store::hash_api_key(&key))
             .await
         {
-            Ok(_) => {}
-            Err(StoreError::NotFound) => {
+            // Stored, valid or revoked: a revoked bootstrap key is never brought back.
+            Ok(true) => {}
+            Ok(false) => {
                 let t = store.tenant_by_slug("default").await?;
                 let k = NewApiKey {
                     name: "bootstrap".into(),

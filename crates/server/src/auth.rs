@@ -39,6 +39,39 @@ pub struct AuthState {
     pub tokens: std::sync::Arc<tokens::TokenKeys>,
     /// Failed logins per account and per client address.
     pub throttle: throttle::LoginThrottle,
+    /// Password hashing and checking at once (argon2id takes ~19 MiB and tens of ms each):
+    /// beyond it, 503 + `Retry-After` rather than unbounded memory.
+    pub password_work: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Password hashes computed or checked at once: twice the cores.
+pub fn password_work_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+impl AuthState {
+    /// Runs `f` (argon2id work) on the blocking pool, at most [`password_work_permits`] at once.
+    ///
+    /// Errors: 503 + `Retry-After: 1` when that many are already running.
+    pub async fn password_task<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .password_work
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::unavailable_retry("too many password checks in progress; retry", 1)
+            })?;
+        tokio::task::spawn_blocking(move || {
+            let out = f();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(ApiError::internal)
+    }
 }
 
 /// Failed logins (per account, and per client address) that lock further attempts out.
@@ -174,7 +207,12 @@ impl Principal {
     ) -> Result<Principal, ApiError> {
         let bearer = headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.to_str().map_err(|_| {
+                    ApiError::unauthorized("the Authorization header is not visible ASCII")
+                })
+            })
+            .transpose()?
             .map(|v| {
                 let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
                 if scheme.eq_ignore_ascii_case("bearer") {

@@ -272,6 +272,12 @@ impl From<StoreError> for ApiError {
                 "the resource changed: its current version is {current}"
             ))
             .with("current_etag", etag(current)),
+            // SQLite's writer lock was held too long by another writer (busy_timeout): nothing
+            // was written, a retry will do.
+            StoreError::Other(e) if e.to_string().contains("database is locked") => {
+                tracing::warn!(error = %e, "store busy");
+                ApiError::unavailable_retry("the store is busy; nothing was written, retry", 1)
+            }
             StoreError::Other(e) => ApiError::internal(e),
         }
     }

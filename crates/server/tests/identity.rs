@@ -731,3 +731,239 @@ async fn the_stream_takes_a_user_token_and_closes_when_its_key_is_revoked() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_wrong_logins_cannot_outrun_the_throttle() {
+    let app = spawn().await;
+    let answers = futures_util::future::join_all(
+        (0..12).map(|_| app.login("admin@localhost", "wrong-password-wrong", None)),
+    )
+    .await;
+    let wrong = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    // 503: the password pool was full (twice the cores); that attempt checked nothing.
+    let busy = answers.iter().filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE).count();
+    assert!(wrong <= 5, "at most 5 passwords were checked: {answers:?}");
+    assert!(refused >= 7 - busy.min(7), "{answers:?}");
+    assert_eq!(wrong + refused + busy, 12, "{answers:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_address_in_several_tenants_must_name_one_whatever_the_password() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let pa = bearer(&admin);
+    let tid = app.create_tenant(&admin, "decoy").await;
+    // A tenant admin of another tenant makes an account with the platform admin's address.
+    app.create_user(&pa, "admin@localhost", "tenant_admin", Some(&tid))
+        .await;
+    for pw in [ADMIN_PASSWORD, USER_PASSWORD, "some-other-guess-here"] {
+        let (s, v) = app.login("admin@localhost", pw, None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{pw}: {v}");
+        assert_eq!(v["field"], "tenant");
+    }
+    let (s, v) = app
+        .login("admin@localhost", ADMIN_PASSWORD, Some("default"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = app
+        .login("admin@localhost", USER_PASSWORD, Some("DECOY"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "the slug is case-insensitive");
+    // Logging in to the decoy does not clear the platform admin's failures.
+    for _ in 0..5 {
+        app.login("admin@localhost", "wrong-password-wrong", Some("default"))
+            .await;
+    }
+    let (s, _) = app
+        .login("admin@localhost", USER_PASSWORD, Some("decoy"))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the address is locked too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_while_deactivated_does_not_use_the_token_up() {
+    let app = spawn().await;
+    let key = Cred::Key(app.key.clone());
+    let id = app
+        .create_user(&key, "sup@default.test", "supervisor", None)
+        .await;
+    let (_, v) = app.login("sup@default.test", USER_PASSWORD, None).await;
+    let r = v["refresh_token"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/users/{id}");
+    app.call_as(&key, Method::PATCH, &path, Some(&json!({"active": false})))
+        .await;
+    assert_eq!(refresh(&app, &r).await.0, StatusCode::UNAUTHORIZED);
+    // Deactivation revoked the user's refresh tokens: reactivation brings back the account,
+    // not the old sessions; a new login works.
+    app.call_as(&key, Method::PATCH, &path, Some(&json!({"active": true})))
+        .await;
+    assert_eq!(
+        app.login("sup@default.test", USER_PASSWORD, None).await.0,
+        StatusCode::OK
+    );
+
+    // A deactivated tenant's session, though, survives its deactivation unused.
+    let admin = app.admin_token().await;
+    let tid = app.create_tenant(&admin, "pause").await;
+    app.create_user(&bearer(&admin), "x@pause.test", "agent", Some(&tid))
+        .await;
+    let (_, v) = app.login("x@pause.test", USER_PASSWORD, None).await;
+    let r = v["refresh_token"].as_str().unwrap().to_owned();
+    let tpath = format!("/api/v1/tenants/{tid}");
+    app.call_as(&bearer(&admin), Method::DELETE, &tpath, None)
+        .await;
+    assert_eq!(refresh(&app, &r).await.0, StatusCode::UNAUTHORIZED);
+    app.call_as(
+        &bearer(&admin),
+        Method::PATCH,
+        &tpath,
+        Some(&json!({"active": true})),
+    )
+    .await;
+    let (s, v) = refresh(&app, &r).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "not used up while the tenant was off: {v}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_token_alone_cannot_set_its_own_password_and_a_platform_admins_tenant_stays_on() {
+    let app = spawn().await;
+    let admin = app.admin_token().await;
+    let pa = bearer(&admin);
+    let (_, m) = me(&app, &pa).await;
+    let own = m["id"].as_str().unwrap();
+    let (s, v, _) = app
+        .call_as(
+            &pa,
+            Method::PATCH,
+            &format!("/api/v1/users/{own}"),
+            Some(&json!({"password": "saffron-Glacier-93-orbit"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        app.login("admin@localhost", ADMIN_PASSWORD, None).await.0,
+        StatusCode::OK
+    );
+    // A second platform admin in another tenant: that tenant cannot be deactivated.
+    let tid = app.create_tenant(&admin, "ops").await;
+    app.create_user(&pa, "second@ops.test", "platform_admin", Some(&tid))
+        .await;
+    let (s, v, _) = app
+        .call_as(&pa, Method::DELETE, &format!("/api/v1/tenants/{tid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let (_, v) = app.login("second@ops.test", USER_PASSWORD, None).await;
+    let second = bearer(v["access_token"].as_str().unwrap());
+    let default = m["tenant_id"].as_str().unwrap();
+    let (s, _, _) = app
+        .call_as(
+            &second,
+            Method::DELETE,
+            &format!("/api/v1/tenants/{default}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "nor the first admin's");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_patches_of_one_user_all_land_or_get_412_never_500() {
+    let app = spawn().await;
+    let key = Cred::Key(app.key.clone());
+    let id = app
+        .create_user(&key, "busy@default.test", "agent", None)
+        .await;
+    let path = format!("/api/v1/users/{id}");
+    let answers = futures_util::future::join_all((0..12).map(|i| {
+        let body = json!({"display_name": format!("name {i}")});
+        let key = key.clone();
+        let path = path.clone();
+        let app = &app;
+        async move { app.call_as(&key, Method::PATCH, &path, Some(&body)).await.0 }
+    }))
+    .await;
+    assert!(answers.iter().all(|s| *s == StatusCode::OK), "{answers:?}");
+    let (_, v, h) = app.call_as(&key, Method::GET, &path, None).await;
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, "\"13\"", "12 changes after the creation: {v}");
+    // Conditional: of several PATCHes of one version, exactly one lands.
+    let answers = futures_util::future::join_all((0..6).map(|i| {
+        let etag = etag.clone();
+        let path = path.clone();
+        let app = &app;
+        async move {
+            app.client
+                .patch(app.url(&path))
+                .header("X-API-Key", &app.key)
+                .header("If-Match", etag)
+                .json(&json!({"display_name": format!("cond {i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    assert_eq!(
+        answers.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{answers:?}"
+    );
+    assert!(answers
+        .iter()
+        .all(|s| *s == StatusCode::OK || *s == StatusCode::PRECONDITION_FAILED));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_bootstrap_key_stays_revoked_across_a_restart() {
+    let app = spawn().await;
+    let (_, list, _) = app
+        .call_as(
+            &Cred::Key(app.key.clone()),
+            Method::GET,
+            "/api/v1/api-keys",
+            None,
+        )
+        .await;
+    let id = list["items"][0]["id"].as_str().unwrap().to_owned();
+    let admin = bearer(&app.admin_token().await);
+    let (s, _, _) = app
+        .call_as(
+            &admin,
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let key = app.key.clone();
+    let (url, dir) = app.stop().await;
+    // The same SWITCHBOARD_BOOTSTRAP_API_KEY again: the server starts, the key stays dead.
+    let app =
+        TestApp::spawn_on_with(url, dir, |s| s.jwt.secret = Some(Secret(SECRET.to_owned()))).await;
+    let (s, _, _) = app
+        .call_as(&Cred::Key(key), Method::GET, "/api/v1/calls", None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}

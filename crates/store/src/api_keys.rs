@@ -216,6 +216,15 @@ impl Store {
         )
     }
 
+    /// True when a key with this hash is stored, revoked or not.
+    pub async fn api_key_hash_exists(&self, key_hash: &str) -> Result<bool, StoreError> {
+        Ok(api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(key_hash))
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
     /// Every unrevoked key created at or after `since` (epoch ms; 0 for all), with its hash:
     /// what the server's key directory holds, so that an unknown key is refused without a
     /// query.

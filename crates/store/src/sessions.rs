@@ -125,6 +125,16 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The user a refresh token (hashed `token_hash`) belongs to, if it is stored (whatever its
+    /// state): checked before a rotation, so that a token of a deactivated user is not used up.
+    pub async fn refresh_token_user(&self, token_hash: &str) -> Result<Option<Uuid>, StoreError> {
+        Ok(refresh_token::Entity::find()
+            .filter(refresh_token::Column::TokenHash.eq(token_hash))
+            .one(&self.db)
+            .await?
+            .map(|t| t.user_id))
+    }
+
     /// Revokes the family of the token hashed `token_hash` (logout). Returns false when no
     /// such token exists.
     pub async fn revoke_refresh_family(

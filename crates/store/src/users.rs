@@ -2,6 +2,7 @@
 //! lower-case and unique per tenant; passwords only as argon2id hashes (made by the server).
 //! Every change is written with its audit entry in one transaction.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -222,9 +223,11 @@ impl Store {
 
     /// Changes a user (compare-and-set on `expect_version` when given), with its audit entry.
     /// Deactivating a user or changing its password revokes all of its refresh tokens in the
-    /// same transaction. `tenant_id` `None` finds the user in any tenant (platform admins).
+    /// same transaction. A patch that changes nothing writes nothing. `tenant_id` `None` finds
+    /// the user in any tenant (platform admins).
     ///
-    /// Errors: `NotFound`; `VersionMismatch` when the version differs; `Conflict` when the new e-mail address is taken in the tenant.
+    /// Errors: `NotFound`; `VersionMismatch` when `expect_version` differs; `Conflict` when the
+    /// new e-mail address is taken in the tenant.
     pub async fn update_user(
         &self,
         tenant_id: Option<TenantId>,
@@ -235,11 +238,26 @@ impl Store {
         now: i64,
     ) -> Result<User, StoreError> {
         let txn = self.db.begin().await?;
-        let mut q = user::Entity::find_by_id(id);
+        // Lock the row first, with a write that changes nothing: SQLite then holds the write
+        // lock from the start (a deferred transaction that reads first cannot upgrade once
+        // another writer has committed: "database is locked"), and PostgreSQL holds the row,
+        // so a concurrent change waits instead of being lost.
+        let mut lock = user::Entity::update_many()
+            .col_expr(
+                user::Column::Version,
+                Expr::col(user::Column::Version).into(),
+            )
+            .filter(user::Column::Id.eq(id));
         if let Some(t) = tenant_id {
-            q = q.filter(user::Column::TenantId.eq(t.0));
+            lock = lock.filter(user::Column::TenantId.eq(t.0));
         }
-        let m = q.one(&txn).await?.ok_or(StoreError::NotFound)?;
+        if lock.exec(&txn).await?.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let m = user::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let (before, _) = user_from(m.clone())?;
         if expect_version.is_some_and(|v| v != before.version) {
             return Err(StoreError::VersionMismatch {
@@ -262,37 +280,46 @@ impl Store {
         if let Some(h) = &patch.password_hash {
             a.password_hash = Set(h.clone());
         }
+        let mut after = before.clone();
+        if let Some(e) = &patch.email {
+            after.email = e.to_lowercase();
+        }
+        if let Some(d) = &patch.display_name {
+            after.display_name = d.clone();
+        }
+        if let Some(r) = patch.role {
+            after.role = r;
+        }
+        if let Some(act) = patch.active {
+            after.active = act;
+        }
+        if after == before && patch.password_hash.is_none() {
+            txn.commit().await?;
+            return Ok(before);
+        }
         a.updated_at = Set(now);
         a.version = Set(before.version + 1);
-        // The version check above read inside this transaction; the update repeats it so that
-        // a concurrent change in between (PostgreSQL, read committed) is not overwritten.
-        let res = user::Entity::update_many()
-            .set(a)
-            .filter(user::Column::Id.eq(id))
-            .filter(user::Column::Version.eq(before.version))
+        user::Entity::update(a)
             .exec(&txn)
             .await
             .map_err(|e| map_insert_err(e, "a user with this e-mail address already exists"))?;
-        if res.rows_affected != 1 {
-            return Err(StoreError::VersionMismatch {
-                current: before.version + 1,
-            });
-        }
-        let after = user_from(
-            user::Entity::find_by_id(id)
-                .one(&txn)
-                .await?
-                .ok_or(StoreError::NotFound)?,
-        )?
-        .0;
+        after.updated_at = now;
+        after.version = before.version + 1;
         if patch.active == Some(false) || patch.password_hash.is_some() {
             revoke_user_tokens(&txn, id, now).await?;
         }
         let verb = match (before.active, after.active) {
             (true, false) => "user.deactivate",
             (false, true) => "user.activate",
+            _ if patch.password_hash.is_some() && before == before_but_version(&before, &after) => {
+                "user.password_reset"
+            }
             _ => "user.update",
         };
+        let mut after_json = after.audit_json();
+        if patch.password_hash.is_some() {
+            after_json["password_changed"] = serde_json::Value::Bool(true);
+        }
         let rid = id.to_string();
         let entry = AuditRecord::new(
             after.tenant_id,
@@ -300,12 +327,50 @@ impl Store {
             verb,
             ("user", &rid),
             Some(before.audit_json()),
-            Some(after.audit_json()),
+            Some(after_json),
             now,
         );
         insert_audit(&txn, &[entry]).await?;
         txn.commit().await?;
         Ok(after)
+    }
+
+    /// The user `id` of `tenant_id` with its password hash (to check a current password).
+    ///
+    /// Errors: `NotFound`.
+    pub async fn user_with_hash(
+        &self,
+        tenant_id: TenantId,
+        id: Uuid,
+    ) -> Result<(User, String), StoreError> {
+        user_from(
+            user::Entity::find_by_id(id)
+                .filter(user::Column::TenantId.eq(tenant_id.0))
+                .one(&self.db)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        )
+    }
+
+    /// True when `tenant_id` has an active platform admin (such a tenant is never deactivated:
+    /// that could lock every platform admin out).
+    pub async fn has_active_platform_admin(&self, tenant_id: TenantId) -> Result<bool, StoreError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant_id.0))
+            .filter(user::Column::Role.eq(Role::PlatformAdmin.as_str()))
+            .filter(user::Column::Active.eq(true))
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+}
+
+/// `after` with `before`'s version and time: equal to `before` when only the password changed.
+fn before_but_version(before: &User, after: &User) -> User {
+    User {
+        version: before.version,
+        updated_at: before.updated_at,
+        ..after.clone()
     }
 }
 
@@ -315,7 +380,6 @@ pub(crate) async fn revoke_user_tokens<C: ConnectionTrait>(
     user_id: Uuid,
     now: i64,
 ) -> Result<(), StoreError> {
-    use sea_orm::sea_query::Expr;
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, Expr::value(now))
         .filter(refresh_token::Column::UserId.eq(user_id))

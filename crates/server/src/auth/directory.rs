@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use governor::{clock::DefaultClock, state::InMemoryState, state::NotKeyed, Quota, RateLimiter};
@@ -28,6 +28,9 @@ use crate::error::ApiError;
 
 /// Least time between two loads of new keys on a miss, ms.
 const MISS_RELOAD_MS: i64 = 1000;
+/// How far before the newest key seen a miss reload looks again, ms: a key committed a little
+/// after a newer one (two writers, the command line and the API) is not missed.
+const RELOAD_OVERLAP_MS: i64 = 60_000;
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock>;
 
@@ -58,6 +61,12 @@ struct Inner {
     keys: RwLock<HashMap<[u8; 32], Arc<KeyEntry>>>,
     inactive_tenants: RwLock<HashSet<TenantId>>,
     users: RwLock<HashMap<Uuid, Arc<UserAuth>>>,
+    /// Bumped by every user change: a user read from the store before a change is not cached
+    /// after it (it might be the old, still active, user).
+    users_generation: AtomicU64,
+    /// Keys revoked while this server runs: a reload that read one before its revocation
+    /// committed never brings it back.
+    revoked: RwLock<HashSet<Uuid>>,
     /// Creation time of the newest key loaded (the next miss loads from there), and when the
     /// last miss reload ran; behind an async lock so that concurrent misses share one query.
     reload: tokio::sync::Mutex<(i64, i64)>,
@@ -129,8 +138,12 @@ impl Directory {
             .map(|(_, k)| k.created_at)
             .max()
             .unwrap_or(since);
+        let revoked = self.inner.revoked.read().expect("directory lock");
         let mut map = self.inner.keys.write().expect("directory lock");
         for (hash, info) in keys {
+            if revoked.contains(&info.id) {
+                continue;
+            }
             if let Some(d) = digest_of_hash(&hash) {
                 map.entry(d).or_insert_with(|| entry(info));
             }
@@ -149,6 +162,11 @@ impl Directory {
 
     /// Forgets a key just revoked (after its commit): its next request is refused.
     pub fn key_revoked(&self, id: Uuid) {
+        self.inner
+            .revoked
+            .write()
+            .expect("directory lock")
+            .insert(id);
         self.inner
             .keys
             .write()
@@ -197,9 +215,12 @@ impl Directory {
         }
         let now = now_ms();
         if now - reload.1 >= MISS_RELOAD_MS {
-            // Keys of the same millisecond as the newest seen are loaded again (or_insert
-            // keeps the entry), so none created in that millisecond is missed.
-            reload.0 = self.add_keys_since(reload.0).await?;
+            // Keys already held are kept as they are (or_insert), so looking again over the
+            // overlap costs nothing but the read.
+            let newest = self
+                .add_keys_since(reload.0.saturating_sub(RELOAD_OVERLAP_MS))
+                .await?;
+            reload.0 = reload.0.max(newest);
             reload.1 = now;
             return Ok(self
                 .inner
@@ -259,6 +280,7 @@ impl Directory {
             return Ok(Some(u.clone()));
         }
         // Only a correctly signed token gets here: no query for forged ones.
+        let generation = self.inner.users_generation.load(Ordering::SeqCst);
         let u = match self.store.user(None, id).await {
             Ok(u) => Arc::new(UserAuth {
                 tenant_id: u.tenant_id,
@@ -269,11 +291,11 @@ impl Directory {
             Err(StoreError::NotFound) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        self.inner
-            .users
-            .write()
-            .expect("directory lock")
-            .insert(id, u.clone());
+        let mut users = self.inner.users.write().expect("directory lock");
+        // A change since the read: answer what was read, but do not keep it.
+        if self.inner.users_generation.load(Ordering::SeqCst) == generation {
+            users.insert(id, u.clone());
+        }
         Ok(Some(u))
     }
 

@@ -4,8 +4,8 @@
 //! client address (OWASP Authentication Cheat Sheet, "Protect Against Automated Attacks";
 //! NIST SP 800-63B §5.2.2 rate limiting).
 //!
-//! Keys are opaque strings built by the caller: `account:<tenant id or *>:<lowercased email>`
-//! and `addr:<client ip>`. An account key is counted whether or not the account exists, and
+//! Keys are opaque strings built by the caller: `user:<id>` for an account that exists (or
+//! `email:<lowercased address>` for one that does not) and `addr:<client ip>`. An account key is counted whether or not the account exists, and
 //! the answer is the same either way, so the throttle does not tell whether it exists.
 //!
 //! Why not `governor`: its GCRA limiter spends a cell on every check, so it limits attempts,
@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Clone, Debug)]
 pub struct LoginThrottle {
     inner: Arc<Mutex<HashMap<String, VecDeque<i64>>>>,
+    /// Serialises [`LoginThrottle::begin`]'s check-then-count.
+    attempts: Arc<Mutex<()>>,
     max_failures: usize,
     window_ms: i64,
     max_keys: usize,
@@ -43,6 +45,7 @@ impl LoginThrottle {
     pub fn new(max_failures: usize, window_ms: i64, max_keys: usize) -> LoginThrottle {
         LoginThrottle {
             inner: Arc::new(Mutex::new(HashMap::new())),
+            attempts: Arc::new(Mutex::new(())),
             max_failures: max_failures.max(1),
             window_ms: window_ms.max(1),
             max_keys: max_keys.max(1),
@@ -113,6 +116,40 @@ impl LoginThrottle {
         }
         if table.len() > self.max_keys {
             self.evict(&mut table, now_ms);
+        }
+    }
+
+    /// Starts a login attempt: checks `keys` and, in the same step, counts the attempt as a
+    /// failure under each of them, so that concurrent attempts cannot all pass the check
+    /// before any of them has failed. A successful attempt then calls
+    /// [`LoginThrottle::succeeded`] to take its count back.
+    ///
+    /// Errors: as [`LoginThrottle::check`] (nothing is counted then).
+    pub fn begin(&self, keys: &[&str], now_ms: i64) -> Result<(), u64> {
+        // One lock for both steps: another attempt cannot slip between them.
+        let _serial = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        self.check(keys, now_ms)?;
+        self.record_failure(keys, now_ms);
+        Ok(())
+    }
+
+    /// Ends an attempt begun at `begun_ms` that succeeded: the account's failures are cleared
+    /// (its owner is back), and the attempt's own count is taken back from the other keys.
+    pub fn succeeded(&self, account_key: &str, other_keys: &[&str], begun_ms: i64) {
+        self.table().remove(account_key);
+        self.abandoned(other_keys, begun_ms);
+    }
+
+    /// Takes back the count of an attempt begun at `begun_ms` that never checked a password
+    /// (the server was too busy): it neither failed nor succeeded.
+    pub fn abandoned(&self, keys: &[&str], begun_ms: i64) {
+        let mut table = self.table();
+        for key in keys {
+            if let Some(times) = table.get_mut(*key) {
+                if let Some(i) = times.iter().rposition(|&t| t == begun_ms) {
+                    times.remove(i);
+                }
+            }
         }
     }
 
@@ -317,5 +354,31 @@ mod tests {
         assert_eq!(t.check(&[], T0), Ok(()));
         assert_eq!(t.check(&["never:seen"], T0), Ok(()));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn begun_attempts_count_at_once_and_a_success_takes_its_count_back() {
+        let t = LoginThrottle::new(5, 60_000, 100);
+        let keys = ["user:a", "addr:1"];
+        // Five attempts in flight together exhaust the allowance before any of them fails.
+        for i in 0..5 {
+            assert!(t.begin(&keys, 1000 + i).is_ok());
+        }
+        assert!(
+            t.begin(&keys, 1010).is_err(),
+            "the sixth concurrent attempt is refused"
+        );
+        let t = LoginThrottle::new(5, 60_000, 100);
+        t.begin(&keys, 2000).unwrap();
+        t.begin(&["user:b", "addr:1"], 2001).unwrap();
+        t.succeeded("user:a", &["addr:1"], 2000);
+        let table = t.table();
+        assert!(!table.contains_key("user:a"));
+        assert_eq!(
+            table["addr:1"].len(),
+            1,
+            "only the success's own count is taken back"
+        );
+        assert_eq!(table["user:b"].len(), 1);
     }
 }

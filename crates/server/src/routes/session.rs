@@ -15,7 +15,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use switchboard_core::{format_rfc3339, Role, Scope, TenantId};
+use switchboard_core::{format_rfc3339, Role, Scope};
 use switchboard_store::{hash_api_key, NewRefreshToken, Rotation, StoreError, User, UserPatch};
 
 use crate::app::AppState;
@@ -110,16 +110,6 @@ pub struct Me {
 
 const BAD_LOGIN: &str = "the e-mail address or the password is wrong";
 
-/// The throttle's keys: the account by its address alone (with or without `tenant`, so naming
-/// a tenant or not does not give an attacker two counts), and the client's address.
-fn throttle_keys(email: &str, addr: Option<IpAddr>) -> Vec<String> {
-    let mut keys = vec![format!("account:{}", email.trim().to_lowercase())];
-    if let Some(a) = addr {
-        keys.push(format!("addr:{a}"));
-    }
-    keys
-}
-
 async fn issue(s: &AppState, u: &User) -> Result<TokenResponse, ApiError> {
     let now = s.engine.now_ms();
     let (access, _) = s
@@ -148,72 +138,90 @@ async fn issue(s: &AppState, u: &User) -> Result<TokenResponse, ApiError> {
 }
 
 /// Logs in with e-mail and password.
+///
+/// The attempt is counted as a failure before the password is checked (and taken back if it
+/// was right), per account and per client address, so concurrent attempts cannot all pass
+/// the throttle; the account is the user when one exists (naming its tenant or not), else the
+/// address typed. Accounts of deactivated tenants do not count.
 #[utoipa::path(post, path = "/api/v1/auth/login", operation_id = "login", tag = "auth",
     request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong e-mail or password"),
         (status = 422, description = "Invalid field, or the address has accounts in several tenants: name one"),
-        (status = 429, description = "Too many failed logins (see Retry-After)")),
+        (status = 429, description = "Too many failed logins (see Retry-After)"),
+        (status = 503, description = "Too many password checks at once (see Retry-After)")),
     security(()))]
 pub async fn login(
     State(s): State<AppState>,
     ClientAddr(addr): ClientAddr,
     ApiJson(b): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    if b.email.contains('\0') || b.email.chars().count() > 320 {
+    let email = b.email.trim().to_lowercase();
+    if email.contains('\0') || email.chars().count() > 320 {
         return Err(ApiError::invalid("email", "not an e-mail address"));
     }
-    let keys = throttle_keys(&b.email, addr);
-    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let tenant = match b.tenant.as_deref().map(str::to_lowercase) {
+        None => None,
+        Some(slug) if slug.contains('\0') => Some(None),
+        Some(slug) => match s.store.tenant_by_slug(&slug).await {
+            Ok(t) => Some(Some(t.id)),
+            Err(StoreError::NotFound) => Some(None),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let mut candidates = match tenant {
+        Some(None) => Vec::new(),
+        Some(Some(t)) => s.store.users_by_email(&email, Some(t)).await?,
+        None => s.store.users_by_email(&email, None).await?,
+    };
+    candidates.retain(|(u, _)| s.auth.directory.is_tenant_active(u.tenant_id));
+    if candidates.len() > 1 {
+        // Answered before any password is checked: the answer never depends on it.
+        return Err(ApiError::invalid(
+            "tenant",
+            "this e-mail address has accounts in several tenants: send the tenant's slug as `tenant`",
+        ));
+    }
+    let account = match candidates.first() {
+        Some((u, _)) => format!("user:{}", u.id),
+        None => format!("email:{email}"),
+    };
+    let addr_key = addr.map(|a| format!("addr:{a}"));
+    let mut keys = vec![account.as_str()];
+    keys.extend(addr_key.as_deref());
     let now = s.engine.now_ms();
     let throttle = &s.auth.throttle;
-    throttle.check(&key_refs, now).map_err(|secs| {
+    throttle.begin(&keys, now).map_err(|secs| {
         ApiError::too_many_requests(
             format!("too many failed logins; try again in {secs} s"),
             u32::try_from(secs).unwrap_or(u32::MAX),
         )
     })?;
-    let tenant = match b.tenant.as_deref() {
-        None => None,
-        Some(slug) if slug.contains('\0') => None,
-        Some(slug) => match s.store.tenant_by_slug(slug).await {
-            Ok(t) => Some(t.id),
-            Err(StoreError::NotFound) => Some(TenantId(uuid::Uuid::nil())),
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let candidates = s.store.users_by_email(b.email.trim(), tenant).await?;
-    let pw = b.password.clone();
-    let matching: Vec<User> = tokio::task::spawn_blocking(move || {
-        if candidates.is_empty() {
-            password::verify_dummy(&pw);
+    let pw = b.password;
+    let user = s
+        .auth
+        .password_task(move || match candidates.pop() {
+            Some((u, hash)) => password::verify(&pw, &hash).then_some(u),
+            None => {
+                password::verify_dummy(&pw);
+                None
+            }
+        })
+        .await
+        .inspect_err(|_| throttle.abandoned(&keys, now))?;
+    match user {
+        Some(u) if u.active => {
+            throttle.succeeded(&account, &keys[1..], now);
+            Ok(Json(issue(&s, &u).await?))
         }
-        candidates
-            .into_iter()
-            .filter(|(_, hash)| password::verify(&pw, hash))
-            .map(|(u, _)| u)
-            .collect()
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    let usable: Vec<&User> = matching.iter().filter(|u| u.active).collect();
-    match usable.as_slice() {
-        [u] if s.auth.directory.is_tenant_active(u.tenant_id) => {
-            throttle.record_success(&keys[0]);
-            Ok(Json(issue(&s, u).await?))
-        }
-        [_, _, ..] => Err(ApiError::invalid(
-            "tenant",
-            "this e-mail address has accounts in several tenants: send the tenant's slug as `tenant`",
-        )),
-        _ => {
-            throttle.record_failure(&key_refs, now);
-            Err(ApiError::unauthorized(BAD_LOGIN))
-        }
+        // The failure was counted when the attempt began.
+        _ => Err(ApiError::unauthorized(BAD_LOGIN)),
     }
 }
 
 /// Exchanges a refresh token for new tokens. The token presented is used up; presenting it
-/// again revokes every token of its login (reuse means it was stolen).
+/// again revokes every token of its login (reuse means it was stolen). A token of a
+/// deactivated user or tenant is refused without being used up, so it works again after a
+/// reactivation.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", operation_id = "refresh", tag = "auth",
     request_body = RefreshRequest,
     responses((status = 200, body = TokenResponse),
@@ -224,35 +232,38 @@ pub async fn refresh(
     ApiJson(b): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let now = s.engine.now_ms();
-    let next = generate_refresh_token();
-    let r = s
+    let presented = hash_api_key(&b.refresh_token);
+    let invalid =
+        || ApiError::unauthorized("the refresh token is not valid (unknown, expired or revoked)");
+    let owner = s
         .store
-        .rotate_refresh_token(
-            &hash_api_key(&b.refresh_token),
-            &hash_api_key(&next),
-            now + REFRESH_TTL_MS,
-            now,
-        )
-        .await?;
-    let user_id = match r {
-        Rotation::Rotated { user_id, .. } => user_id,
-        Rotation::Reused => {
-            tracing::warn!("a used refresh token was presented again; its session is revoked");
-            return Err(ApiError::unauthorized(
-                "this refresh token was already used: the session is revoked, log in again",
-            ));
-        }
-        Rotation::Invalid => {
-            return Err(ApiError::unauthorized(
-                "the refresh token is not valid (unknown, expired or revoked)",
-            ))
-        }
+        .refresh_token_user(&presented)
+        .await?
+        .ok_or_else(invalid)?;
+    let u = match s.store.user(None, owner).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound) => return Err(invalid()),
+        Err(e) => return Err(e.into()),
     };
-    let u = s.store.user(None, user_id).await?;
     if !u.active || !s.auth.directory.is_tenant_active(u.tenant_id) {
         return Err(ApiError::unauthorized(
             "the user or its tenant is deactivated",
         ));
+    }
+    let next = generate_refresh_token();
+    let r = s
+        .store
+        .rotate_refresh_token(&presented, &hash_api_key(&next), now + REFRESH_TTL_MS, now)
+        .await?;
+    match r {
+        Rotation::Rotated { .. } => {}
+        Rotation::Reused => {
+            tracing::warn!(user = %u.id, "a used refresh token was presented again; its session is revoked");
+            return Err(ApiError::unauthorized(
+                "this refresh token was already used: the session is revoked, log in again",
+            ));
+        }
+        Rotation::Invalid => return Err(invalid()),
     }
     let (access, _) = s
         .auth
@@ -325,15 +336,18 @@ pub async fn me(p: Principal) -> Json<Me> {
     })
 }
 
-/// Changes the caller's own password (users only). Every refresh token of the user is revoked:
-/// other sessions must log in again. 204.
+/// Changes the caller's own password (users only). Every refresh token of the user is
+/// revoked, this session's too: every client logs in again. Wrong current passwords count
+/// towards the login throttle of the account. 204.
 #[utoipa::path(post, path = "/api/v1/auth/password", operation_id = "changePassword", tag = "auth",
     request_body = PasswordChange,
-    responses((status = 204, description = "Changed"), (status = 401, description = "Wrong current password"),
-        (status = 422, description = "The new password is too short or too common")),
+    responses((status = 204, description = "Changed"),
+        (status = 422, description = "Wrong current password (`current_password`), or the new one is too short or too common (`new_password`)"),
+        (status = 429, description = "Too many wrong passwords (see Retry-After)")),
     security(("bearer" = [])))]
 pub async fn change_password(
     State(s): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     p: Principal,
     ApiJson(b): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
@@ -342,37 +356,50 @@ pub async fn change_password(
             "an API key has no password; log in as the user",
         ));
     };
-    let (u, hash) = s
-        .store
-        .users_by_email(&p.actor().name, Some(p.tenant_id))
-        .await?
-        .into_iter()
-        .find(|(u, _)| u.id == *id)
-        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
-    let email = u.email.clone();
-    let new_hash = tokio::task::spawn_blocking(move || {
-        if !password::verify(&b.current_password, &hash) {
-            return Err(ApiError::unauthorized("the current password is wrong"));
+    let (u, hash) = s.store.user_with_hash(p.tenant_id, *id).await?;
+    let account = format!("user:{}", u.id);
+    let addr_key = addr.map(|a| format!("addr:{a}"));
+    let mut keys = vec![account.as_str()];
+    keys.extend(addr_key.as_deref());
+    let now = s.engine.now_ms();
+    s.auth.throttle.begin(&keys, now).map_err(|secs| {
+        ApiError::too_many_requests(
+            format!("too many wrong passwords; try again in {secs} s"),
+            u32::try_from(secs).unwrap_or(u32::MAX),
+        )
+    })?;
+    let inputs = [u.email.clone(), u.display_name.clone()];
+    let new_hash = s
+        .auth
+        .password_task(move || {
+            if !password::verify(&b.current_password, &hash) {
+                return Err(ApiError::invalid(
+                    "current_password",
+                    "the current password is wrong",
+                ));
+            }
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            password::check_policy(&b.new_password, &refs)
+                .map_err(|e| ApiError::invalid("new_password", e))?;
+            Ok(password::hash(&b.new_password))
+        })
+        .await
+        .inspect_err(|_| s.auth.throttle.abandoned(&keys, now))?;
+    let new_hash = match new_hash {
+        Ok(h) => h,
+        Err(e) if e.field.as_deref() == Some("current_password") => return Err(e),
+        Err(e) => {
+            s.auth.throttle.succeeded(&account, &keys[1..], now);
+            return Err(e);
         }
-        password::check_policy(&b.new_password, &[&email])
-            .map_err(|e| ApiError::invalid("new_password", e))?;
-        Ok(password::hash(&b.new_password))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    };
+    s.auth.throttle.succeeded(&account, &keys[1..], now);
     let patch = UserPatch {
         password_hash: Some(new_hash),
         ..Default::default()
     };
     s.store
-        .update_user(
-            Some(p.tenant_id),
-            u.id,
-            &patch,
-            None,
-            &p.actor(),
-            s.engine.now_ms(),
-        )
+        .update_user(Some(p.tenant_id), u.id, &patch, None, &p.actor(), now)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

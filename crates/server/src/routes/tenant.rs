@@ -147,6 +147,13 @@ async fn apply(
         )
         .with_field("active"));
     }
+    if deactivate && s.store.has_active_platform_admin(id).await? {
+        return Err(ApiError::conflict(
+            "this tenant holds an active platform admin: deactivating it could lock every \
+             platform admin out; move or deactivate that user first",
+        )
+        .with_field("active"));
+    }
     let active = p.active;
     let change = std::sync::Arc::new(std::sync::Mutex::new(Some(checked_change(p)?)));
     loop {

@@ -120,18 +120,16 @@ fn check_grant(who: &Principal, role: Role) -> Result<(), ApiError> {
     }
 }
 
-async fn hash_checked(
-    pw: String,
-    inputs: Vec<String>,
-    field: &'static str,
-) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        password::check_policy(&pw, &refs).map_err(|e| ApiError::invalid(field, e))?;
-        Ok(password::hash(&pw))
-    })
-    .await
-    .map_err(ApiError::internal)?
+/// Checks the password policy (the user's e-mail and name count as easy guesses) and hashes
+/// it, on the bounded password pool. Errors: 422 on `password`; 503 when the pool is full.
+async fn hash_checked(s: &AppState, pw: String, inputs: Vec<String>) -> Result<String, ApiError> {
+    s.auth
+        .password_task(move || {
+            let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            password::check_policy(&pw, &refs).map_err(|e| ApiError::invalid("password", e))?;
+            Ok(password::hash(&pw))
+        })
+        .await?
 }
 
 fn user_id(id: &str) -> Result<uuid::Uuid, ApiError> {
@@ -167,12 +165,7 @@ pub async fn create_user(
             e => e.into(),
         })?;
     }
-    let hash = hash_checked(
-        b.password,
-        vec![email.clone(), b.display_name.clone()],
-        "password",
-    )
-    .await?;
+    let hash = hash_checked(&s, b.password, vec![email.clone(), b.display_name.clone()]).await?;
     let u = NewUser {
         email,
         display_name: b.display_name,
@@ -258,6 +251,13 @@ async fn change(
             "you cannot change your own role or deactivate yourself; ask another admin",
         ));
     }
+    if own && b.password.is_some() {
+        // A token alone must not be enough to take the account over for good.
+        return Err(ApiError::conflict(
+            "change your own password with POST /api/v1/auth/password (it asks for the current one)",
+        )
+        .with_field("password"));
+    }
     let email = b.email.as_deref().map(normalise_email).transpose()?;
     if let Some(d) = &b.display_name {
         validate::name("display_name", d, 200)?;
@@ -265,12 +265,12 @@ async fn change(
     let password_hash = match b.password {
         Some(pw) => Some(
             hash_checked(
+                s,
                 pw,
                 vec![
                     email.clone().unwrap_or(cur.email.clone()),
                     b.display_name.clone().unwrap_or(cur.display_name.clone()),
                 ],
-                "password",
             )
             .await?,
         ),
@@ -283,7 +283,9 @@ async fn change(
         active: b.active,
         password_hash,
     };
-    let expect = Some(cur.version);
+    // Without If-Match a concurrent change is not the client's concern (as for queues and the
+    // tenant): the patch's fields are written over whatever version is current.
+    let expect = if_match.is_conditional().then_some(cur.version);
     let u = s
         .store
         .update_user(
