@@ -748,7 +748,10 @@ async fn concurrent_wrong_logins_cannot_outrun_the_throttle() {
         .filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     // 503: the password pool was full (twice the cores); that attempt checked nothing.
-    let busy = answers.iter().filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE).count();
+    let busy = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
     assert!(wrong <= 5, "at most 5 passwords were checked: {answers:?}");
     assert!(refused >= 7 - busy.min(7), "{answers:?}");
     assert_eq!(wrong + refused + busy, 12, "{answers:?}");
@@ -965,5 +968,77 @@ async fn a_revoked_bootstrap_key_stays_revoked_across_a_restart() {
         .call_as(&Cred::Key(key), Method::GET, "/api/v1/calls", None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_earlier_tokens_until_they_expire_and_no_longer() {
+    let app = spawn().await;
+    let old_token = app.admin_token().await;
+    let (url, dir) = app.stop().await;
+    // Rotation: a new secret, the old one kept as previous.
+    let new = "the-new-secret-the-new-secret-0123456789";
+    let app = TestApp::spawn_on_with(url, dir, |s| {
+        s.jwt.secret = Some(Secret(new.to_owned()));
+        s.jwt.previous_secret = Some(Secret(SECRET.to_owned()));
+    })
+    .await;
+    assert_eq!(
+        me(&app, &bearer(&old_token)).await.0,
+        StatusCode::OK,
+        "issued before the rotation"
+    );
+    let fresh = app.admin_token().await;
+    assert_eq!(me(&app, &bearer(&fresh)).await.0, StatusCode::OK);
+    let (url, dir) = app.stop().await;
+    // The previous secret dropped: its tokens are refused.
+    let app =
+        TestApp::spawn_on_with(url, dir, |s| s.jwt.secret = Some(Secret(new.to_owned()))).await;
+    assert_eq!(
+        me(&app, &bearer(&old_token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(me(&app, &bearer(&fresh)).await.0, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_keys_last_use_is_recorded() {
+    let app = spawn().await;
+    let admin = Cred::Key(app.key.clone());
+    let key = app
+        .create_key(&admin, json!({"name": "used", "scopes": ["calls:read"]}))
+        .await;
+    let (_, list, _) = app
+        .call_as(&admin, Method::GET, "/api/v1/api-keys", None)
+        .await;
+    let item = |list: &Value| {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "used")
+            .unwrap()
+            .clone()
+    };
+    assert!(item(&list)["last_used_at"].is_null());
+    assert_eq!(
+        app.call_as(&Cred::Key(key), Method::GET, "/api/v1/calls", None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // What the background flush (every 5 s) does, done now.
+    let used = app.state.auth.directory.take_used();
+    assert!(!used.is_empty());
+    app.state.store.touch_api_keys(&used).await.unwrap();
+    let (_, list, _) = app
+        .call_as(&admin, Method::GET, "/api/v1/api-keys", None)
+        .await;
+    let at = item(&list)["last_used_at"]
+        .as_str()
+        .expect("recorded")
+        .to_owned();
+    assert!(switchboard_core::parse_rfc3339(&at).is_some(), "{at}");
     app.stop().await;
 }

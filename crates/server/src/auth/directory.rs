@@ -15,8 +15,8 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use sha2::Digest;
 use governor::{clock::DefaultClock, state::InMemoryState, state::NotKeyed, Quota, RateLimiter};
+use sha2::Digest;
 use uuid::Uuid;
 
 use switchboard_core::time::now_ms;
@@ -358,7 +358,13 @@ impl Directory {
         now_s: i64,
     ) -> Result<Claims, TokenError> {
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-        if let Some(c) = self.inner.verified.read().expect("directory lock").get(&digest) {
+        if let Some(c) = self
+            .inner
+            .verified
+            .read()
+            .expect("directory lock")
+            .get(&digest)
+        {
             return if now_s < c.exp {
                 Ok(c.clone())
             } else {

@@ -78,6 +78,7 @@ mod tests {
         assert!(name("name", " ", 200).is_err());
         assert!(name("name", "a\0b", 200).is_err());
         assert!(name("name", "a\nb", 200).is_err());
+        assert!(name("name", "evil\u{202E}gpj.exe", 200).is_err());
         assert!(
             name("name", &"é".repeat(200), 200).is_ok(),
             "characters, not bytes"
