@@ -66,12 +66,11 @@ pub async fn list_alerts(
         "a cursor returned by this endpoint",
     )?;
     let rows = s.store.alerts(auth.tenant_id, &f, after, limit).await?;
-    let next_cursor = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|a| a.seq.to_string()))
-        .flatten();
-    let items = rows
-        .into_iter()
-        .map(|a| AlertDto {
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |a| a.seq.to_string(),
+        |a| AlertDto {
             seq: a.seq,
             r#type: a.alert_type,
             call_id: a.external_call_id,
@@ -79,7 +78,6 @@ pub async fn list_alerts(
             queue_id: a.queue_id,
             timestamp: format_rfc3339(a.ts),
             data: serde_json::from_str(&a.data).unwrap_or(Value::Null),
-        })
-        .collect();
-    Ok(Json(Page { items, next_cursor }))
+        },
+    )))
 }

@@ -210,13 +210,7 @@ pub async fn list_api_keys(
         limit: p.limit()?,
     };
     let rows = s.store.api_keys(&f).await?;
-    let next = (rows.len() as u64 == f.limit)
-        .then(|| rows.last().map(|k| k.id.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(dto).collect(),
-        next_cursor: next,
-    }))
+    Ok(Json(Page::of(rows, f.limit, |k| k.id.to_string(), dto)))
 }
 
 fn key_id(id: &str) -> Result<uuid::Uuid, ApiError> {

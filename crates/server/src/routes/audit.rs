@@ -100,11 +100,5 @@ pub async fn list_audit(
         limit: p.limit()?,
     };
     let rows = s.store.audit(&f).await?;
-    let next = (rows.len() as u64 == f.limit)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(dto).collect(),
-        next_cursor: next,
-    }))
+    Ok(Json(Page::of(rows, f.limit, |r| r.id.to_string(), dto)))
 }

@@ -168,16 +168,12 @@ pub async fn list_calls(
     let limit = p.limit()?;
     let after = p.parsed("cursor", parse_cursor, "a cursor returned by this endpoint")?;
     let rows = s.store.calls(auth.tenant_id, &f, after, limit).await?;
-    let next_cursor = (rows.len() as u64 == limit)
-        .then(|| {
-            rows.last()
-                .map(|r| format!("{}_{}", r.call.initiated_at, r.call.id))
-        })
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |r| format!("{}_{}", r.call.initiated_at, r.call.id),
+        Into::into,
+    )))
 }
 
 async fn find(s: &AppState, auth: &Principal, id: &str) -> Result<CallRow, ApiError> {
@@ -228,11 +224,10 @@ pub async fn call_events(
         .store
         .call_events(auth.tenant_id, call.call.id, after, limit)
         .await?;
-    let next_cursor = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|e| e.seq.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::of(
+        rows,
+        limit,
+        |e| e.seq.to_string(),
+        Into::into,
+    )))
 }

@@ -34,6 +34,25 @@ pub struct Page<T: ToSchema> {
     pub next_cursor: Option<String>,
 }
 
+impl<T: ToSchema> Page<T> {
+    /// The page of `rows` asked for with `limit`: a full page has a next cursor (`cursor` of
+    /// its last row), a shorter one is the last (`null`). `item` turns a row into an entry.
+    pub fn of<R>(
+        rows: Vec<R>,
+        limit: u64,
+        cursor: impl Fn(&R) -> String,
+        item: impl FnMut(R) -> T,
+    ) -> Page<T> {
+        let next_cursor = (rows.len() as u64 == limit)
+            .then(|| rows.last().map(&cursor))
+            .flatten();
+        Page {
+            items: rows.into_iter().map(item).collect(),
+            next_cursor,
+        }
+    }
+}
+
 /// The operational routes (`/health`, `/ready`, `/metrics`): no key, never load-shed.
 pub fn ops() -> Router<AppState> {
     Router::new()

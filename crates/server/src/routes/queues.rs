@@ -166,13 +166,7 @@ pub async fn list_queues(
         .store
         .queues(auth.tenant_id, p.get("cursor"), limit)
         .await?;
-    let next_cursor = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|q| q.id.clone()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(Into::into).collect(),
-        next_cursor,
-    }))
+    Ok(Json(Page::of(rows, limit, |q| q.id.clone(), Into::into)))
 }
 
 /// One queue.

@@ -108,6 +108,20 @@ pub struct Me {
     pub expires_at: Option<String>,
 }
 
+/// Counts a password attempt under `keys` before it is checked ([`LoginThrottle::begin`]).
+///
+/// Errors: 429 with `Retry-After` when any key is locked out.
+///
+/// [`LoginThrottle::begin`]: crate::auth::throttle::LoginThrottle::begin
+fn begin_attempt(s: &AppState, keys: &[&str], now: i64) -> Result<(), ApiError> {
+    s.auth.throttle.begin(keys, now).map_err(|secs| {
+        ApiError::too_many_requests(
+            format!("too many failed password attempts; try again in {secs} s"),
+            u32::try_from(secs).unwrap_or(u32::MAX),
+        )
+    })
+}
+
 const BAD_LOGIN: &str = "the e-mail address or the password is wrong";
 
 async fn issue(s: &AppState, u: &User) -> Result<TokenResponse, ApiError> {
@@ -190,12 +204,7 @@ pub async fn login(
     keys.extend(addr_key.as_deref());
     let now = s.engine.now_ms();
     let throttle = &s.auth.throttle;
-    throttle.begin(&keys, now).map_err(|secs| {
-        ApiError::too_many_requests(
-            format!("too many failed logins; try again in {secs} s"),
-            u32::try_from(secs).unwrap_or(u32::MAX),
-        )
-    })?;
+    begin_attempt(&s, &keys, now)?;
     let pw = b.password;
     let user = s
         .auth
@@ -362,12 +371,7 @@ pub async fn change_password(
     let mut keys = vec![account.as_str()];
     keys.extend(addr_key.as_deref());
     let now = s.engine.now_ms();
-    s.auth.throttle.begin(&keys, now).map_err(|secs| {
-        ApiError::too_many_requests(
-            format!("too many wrong passwords; try again in {secs} s"),
-            u32::try_from(secs).unwrap_or(u32::MAX),
-        )
-    })?;
+    begin_attempt(&s, &keys, now)?;
     let inputs = [u.email.clone(), u.display_name.clone()];
     let new_hash = s
         .auth

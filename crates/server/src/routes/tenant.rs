@@ -288,13 +288,7 @@ pub async fn list_tenants(
     let after = p.uuid_cursor()?;
     let active = p.bool("active")?;
     let rows = s.store.tenants_page(after, active, limit).await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|t| t.id.0.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(dto).collect(),
-        next_cursor: next,
-    }))
+    Ok(Json(Page::of(rows, limit, |t| t.id.0.to_string(), dto)))
 }
 
 fn tenant_id(id: &str) -> Result<TenantId, ApiError> {

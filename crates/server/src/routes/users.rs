@@ -204,13 +204,7 @@ pub async fn list_users(
         limit: p.limit()?,
     };
     let rows = s.store.users(&f).await?;
-    let next = (rows.len() as u64 == f.limit)
-        .then(|| rows.last().map(|u| u.id.to_string()))
-        .flatten();
-    Ok(Json(Page {
-        items: rows.into_iter().map(dto).collect(),
-        next_cursor: next,
-    }))
+    Ok(Json(Page::of(rows, f.limit, |u| u.id.to_string(), dto)))
 }
 
 async fn find(s: &AppState, who: &Principal, id: &str) -> Result<User, ApiError> {

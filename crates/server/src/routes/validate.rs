@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 
 /// A display name: 1–`max` characters (not bytes), not blank, no U+0000 (PostgreSQL cannot
-/// store it in `text`) and no other control character.
+/// store it in `text`), no other control character and no bidirectional override.
 pub fn name(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
     if v.trim().is_empty() || v.chars().count() > max {
         return Err(ApiError::invalid(
@@ -18,6 +18,15 @@ pub fn name(field: &str, v: &str, max: usize) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             field,
             "must not contain control characters",
+        ));
+    }
+    // Bidirectional overrides and isolates (Unicode TR 9) make a name display as another.
+    if v.chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain bidirectional override characters",
         ));
     }
     Ok(())
