@@ -14,6 +14,7 @@ pub mod event;
 pub mod ids;
 pub mod metrics;
 pub mod queue;
+pub mod routing;
 pub mod telemetry;
 pub mod time;
 pub mod wire;
