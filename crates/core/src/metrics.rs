@@ -210,6 +210,24 @@ impl QueueBucket {
         self.max_wait_ms = Some(self.max_wait_ms.map_or(wait, |m| m.max(wait)));
     }
 
+    /// Adds another bucket's sums (of the same queue) to this one.
+    pub fn absorb(&mut self, o: &QueueBucket) {
+        self.offered += o.offered;
+        self.answered += o.answered;
+        self.abandoned += o.abandoned;
+        self.answered_within_sl += o.answered_within_sl;
+        self.wait_answered_ms += o.wait_answered_ms;
+        self.wait_abandoned_ms += o.wait_abandoned_ms;
+        self.handled += o.handled;
+        self.handle_ms += o.handle_ms;
+        self.max_wait_ms = match (self.max_wait_ms, o.max_wait_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.sla_breached += o.sla_breached;
+        self.review += o.review;
+    }
+
     /// The report row of these sums (definitions in docs/metrics.md).
     pub fn into_row(self) -> QueueReportRow {
         let a = self;
@@ -396,6 +414,33 @@ pub fn report_rows(buckets: impl IntoIterator<Item = QueueBucket>) -> Vec<QueueR
     let mut buckets: Vec<QueueBucket> = buckets.into_iter().filter(|b| b.offered > 0).collect();
     buckets.sort_by(|a, b| (a.interval_start, &a.queue_id).cmp(&(b.interval_start, &b.queue_id)));
     buckets.into_iter().map(QueueBucket::into_row).collect()
+}
+
+/// Regroups buckets into other intervals: each bucket goes to the interval starting at
+/// `floor(bucket.interval_start)` (e.g. the instant of local midnight in a time zone, for days
+/// that follow the tenant's clock rather than UTC). Buckets must be finer than the intervals
+/// and aligned to them (15-minute buckets fit every real UTC offset and DST change).
+pub fn regroup(
+    buckets: impl IntoIterator<Item = QueueBucket>,
+    floor: impl Fn(TimestampMs) -> TimestampMs,
+) -> Vec<QueueBucket> {
+    let mut groups: BTreeMap<(TimestampMs, String), QueueBucket> = BTreeMap::new();
+    for b in buckets {
+        let start = floor(b.interval_start);
+        match groups.get_mut(&(start, b.queue_id.clone())) {
+            Some(g) => g.absorb(&b),
+            None => {
+                groups.insert(
+                    (start, b.queue_id.clone()),
+                    QueueBucket {
+                        interval_start: start,
+                        ..b
+                    },
+                );
+            }
+        }
+    }
+    groups.into_values().collect()
 }
 
 /// The reference definition of the report: aggregates calls into report rows, sorted by

@@ -164,3 +164,82 @@ async fn buckets_by_hour_and_quarter_and_one_queue() {
     let rows = report(&app, &format!("{range}&interval=day&queue_id=nope")).await;
     assert!(rows.is_empty());
 }
+
+/// Days in the tenant's time zone: local midnight, DST included (Europe/Paris went from +01:00
+/// to +02:00 on 2026-03-29, a 23-hour day).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_follow_the_tenants_time_zone_when_asked() {
+    let app = TestApp::spawn().await;
+    app.clock("event_time").await;
+    app.queue(json!({"id": "q"})).await;
+    let (s, v) = app
+        .patch("/api/v1/tenant", &json!({"time_zone": "Europe/Paris"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Local 23:30 on the 28th, 00:30 on the 29th, 00:30 on the 30th (after the change).
+    for (id, at) in [
+        ("A", "2026-03-28T22:30:00Z"),
+        ("B", "2026-03-28T23:30:00Z"),
+        ("C", "2026-03-29T22:30:00Z"),
+    ] {
+        ok(
+            &app,
+            json!({"type": "call_initiated", "call_id": id, "queue_id": "q", "timestamp": at}),
+        )
+        .await;
+    }
+    let range = "from=2026-03-27T00:00:00Z&to=2026-03-31T00:00:00Z&interval=day";
+    let utc = report(&app, range).await;
+    let days: Vec<(&str, u64)> = utc
+        .iter()
+        .map(|r| {
+            (
+                r["interval_start"].as_str().unwrap(),
+                r["offered"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [("2026-03-28T00:00:00Z", 2), ("2026-03-29T00:00:00Z", 1)],
+        "UTC days by default"
+    );
+    for tz in ["tenant", "Europe/Paris"] {
+        let local = report(&app, &format!("{range}&time_zone={tz}")).await;
+        let days: Vec<(&str, u64)> = local
+            .iter()
+            .map(|r| {
+                (
+                    r["interval_start"].as_str().unwrap(),
+                    r["offered"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            [
+                ("2026-03-28T00:00:00+01:00", 1),
+                ("2026-03-29T00:00:00+01:00", 1),
+                ("2026-03-30T00:00:00+02:00", 1),
+            ],
+            "{tz}"
+        );
+    }
+    let (s, v) = app
+        .get(&format!(
+            "/api/v1/reports/queues?{range}&time_zone=Mars/Olympus"
+        ))
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("time_zone"))
+    );
+    let (s, v) = app
+        .get("/api/v1/reports/queues?from=2026-03-27T00:07:00Z&to=2026-03-31T00:00:00Z&time_zone=tenant")
+        .await;
+    assert_eq!(
+        (s, v["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("from"))
+    );
+    app.stop().await;
+}
