@@ -272,11 +272,14 @@ impl From<StoreError> for ApiError {
                 "the resource changed: its current version is {current}"
             ))
             .with("current_etag", etag(current)),
-            // SQLite's writer lock was held too long by another writer (busy_timeout): nothing
-            // was written, a retry will do.
-            StoreError::Other(e) if e.to_string().contains("database is locked") => {
-                tracing::warn!(error = %e, "store busy");
-                ApiError::unavailable_retry("the store is busy; nothing was written, retry", 1)
+            // Unreachable (down, restarting, pool exhausted) or busy (SQLite's writer lock held
+            // past busy_timeout): nothing was written; a retry will do.
+            e @ StoreError::Other(_) if e.is_transient() => {
+                tracing::warn!(error = %e, "store unreachable or busy");
+                ApiError::unavailable_retry(
+                    "the store cannot be reached or is busy; nothing was written, retry",
+                    1,
+                )
             }
             StoreError::Other(e) => ApiError::internal(e),
         }
@@ -322,4 +325,24 @@ pub const WWW_AUTHENTICATE: &str =
 /// The strong `ETag` of a resource at `version`: `"<version>"` (RFC 9110 §8.8.3).
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_or_busy_store_is_503_and_anything_else_500() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        let conn = StoreError::Other(DbErr::Conn(RuntimeErr::Internal("refused".into())));
+        let pool = StoreError::Other(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        let busy = StoreError::Other(DbErr::Custom("database is locked".into()));
+        for e in [conn, pool, busy] {
+            let a = ApiError::from(e);
+            assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(a.retry_after, Some(1));
+        }
+        let other = ApiError::from(StoreError::Other(DbErr::Custom("corrupt row".into())));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

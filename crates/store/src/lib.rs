@@ -70,6 +70,19 @@ pub enum StoreError {
     Other(#[from] DbErr),
 }
 
+impl StoreError {
+    /// True when the database could not be reached (down, restarting, no pooled connection in
+    /// time) or was busy (SQLite's writer lock held past `busy_timeout`): the operation wrote
+    /// nothing and may succeed if retried.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Other(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => true,
+            StoreError::Other(e) => e.to_string().contains("database is locked"),
+            _ => false,
+        }
+    }
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Other(DbErr::Custom(format!("corrupt row: {what}")))
 }
