@@ -1685,43 +1685,36 @@ async fn no_privilege_escalation() {
     assert_eq!(admin_before, admin_after, "the platform admin changed");
     token(&app, "admin@localhost", ADMIN_PASSWORD, None).await;
 
-    // A supervisor creates and changes no user.
-    expect(
-        &app,
-        &sup,
-        "POST",
-        "/api/v1/users",
-        Some(new_user("s1@default.example", "agent")),
-        403,
-    )
-    .await;
-    expect(
-        &app,
-        &sup,
-        "PATCH",
-        &format!("/api/v1/users/{agent_id}"),
-        Some(json!({"display_name": "x"})),
-        403,
-    )
-    .await;
-    expect(
-        &app,
-        &sup,
-        "PATCH",
-        &format!("/api/v1/users/{sup_id}"),
-        Some(json!({"role": "tenant_admin"})),
-        403,
-    )
-    .await;
-    expect(
-        &app,
-        &agent,
-        "PATCH",
-        &format!("/api/v1/users/{agent_id}"),
-        Some(json!({"role": "supervisor"})),
-        403,
-    )
-    .await;
+    // A supervisor creates and changes no user; an agent cannot promote itself.
+    let refused = [
+        (
+            &sup,
+            "POST",
+            "/api/v1/users".to_owned(),
+            new_user("s1@default.example", "agent"),
+        ),
+        (
+            &sup,
+            "PATCH",
+            format!("/api/v1/users/{agent_id}"),
+            json!({"display_name": "x"}),
+        ),
+        (
+            &sup,
+            "PATCH",
+            format!("/api/v1/users/{sup_id}"),
+            json!({"role": "tenant_admin"}),
+        ),
+        (
+            &agent,
+            "PATCH",
+            format!("/api/v1/users/{agent_id}"),
+            json!({"role": "supervisor"}),
+        ),
+    ];
+    for (cred, m, path, body) in refused {
+        expect(&app, cred, m, &path, Some(body), 403).await;
+    }
     assert_eq!(
         emails(&app, &p).await,
         users_before,
