@@ -48,7 +48,14 @@ impl Role {
     /// The scopes this role holds.
     pub fn scopes(self) -> ScopeSet {
         use Scope::*;
-        let agent = ScopeSet::of(&[CallsRead, QueuesRead, TenantRead, AlertsRead, StreamRead]);
+        let agent = ScopeSet::of(&[
+            CallsRead,
+            QueuesRead,
+            TenantRead,
+            AlertsRead,
+            StreamRead,
+            AgentsRead,
+        ]);
         match self {
             Role::Agent => agent,
             Role::Supervisor => agent.union(ScopeSet::of(&[
@@ -56,6 +63,8 @@ impl Role {
                 QueuesWrite,
                 UsersRead,
                 KeysRead,
+                AgentsWrite,
+                RoutingRead,
             ])),
             Role::TenantAdmin => ScopeSet::TENANT,
             Role::PlatformAdmin => ScopeSet::ALL,
@@ -126,6 +135,11 @@ scopes! {
     KeysRead = "keys:read", "List the tenant's API keys (never their secrets).";
     KeysWrite = "keys:write", "Create and revoke the tenant's API keys.";
     AuditRead = "audit:read", "Read the audit log of administrative changes.";
+    AgentsRead = "agents:read", "Read agents and their presence.";
+    AgentsWrite = "agents:write", "Create and change agents, set any agent's status, set queue members.";
+    RoutingRead = "routing:read", "Read DIDs, campaigns, destinations and their counters.";
+    RoutingWrite = "routing:write", "Create and change DIDs, campaigns and destinations.";
+    Telephony = "telephony", "Ask where a call goes and report its outcome (route API, CDRs): for PBXs and SIP proxies.";
     TenantsManage = "tenants:manage", "Create, change and deactivate tenants (platform admins only).";
 }
 
@@ -160,7 +174,7 @@ impl ScopeSet {
     /// No scope.
     pub const EMPTY: ScopeSet = ScopeSet(0);
     /// Every scope, `tenants:manage` included (platform admins).
-    pub const ALL: ScopeSet = ScopeSet((1 << 15) - 1);
+    pub const ALL: ScopeSet = ScopeSet((1 << Scope::ALL.len()) - 1);
     /// Every scope that acts inside one tenant: what `*` grants a key, and a tenant admin holds.
     pub const TENANT: ScopeSet = ScopeSet(ScopeSet::ALL.0 & !(1 << Scope::TenantsManage as u32));
 

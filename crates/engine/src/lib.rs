@@ -147,6 +147,15 @@ impl Default for EngineConfig {
     }
 }
 
+/// An agent a call is offered to, as telephony needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedAgent {
+    /// The agent's id (the `agent_id` of events).
+    pub agent_id: String,
+    /// Where to ring the agent (`sip:…`), when it has one.
+    pub sip_uri: Option<String>,
+}
+
 /// What a configuration command expects of the current version (compare-and-set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -540,6 +549,21 @@ impl Engine {
         fail(EngineError::unavailable(
             "calls kept leaving memory while this request was looked up",
         ))
+    }
+
+    /// The agents a call is being offered to now (its status is `ringing`), each with the SIP
+    /// URI to ring it at when the agent has one: what the route API answers telephony.
+    /// Empty when the call is not ringing (or not in memory: an ended call).
+    ///
+    /// Errors: `UnknownTenant`, `Unavailable`.
+    pub async fn offered_agents(
+        &self,
+        tenant_id: TenantId,
+        call_id: &str,
+    ) -> Result<Vec<OfferedAgent>, EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        Ok(st.offered_agents(call_id))
     }
 
     /// The queue as the engine holds it (loading the tenant if needed).

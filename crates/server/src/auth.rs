@@ -308,6 +308,11 @@ pub mod perm {
         KeysRead,
         KeysWrite,
         AuditRead,
+        AgentsRead,
+        AgentsWrite,
+        RoutingRead,
+        RoutingWrite,
+        Telephony,
         TenantsManage
     );
 }

@@ -221,6 +221,24 @@ impl TenantState {
         self.calls.get(external_id).map(|e| &e.call)
     }
 
+    /// The agents the call is being offered to (ringing), with their SIP URIs.
+    pub fn offered_agents(&self, call_id: &str) -> Vec<crate::OfferedAgent> {
+        let Some(e) = self.calls.get(call_id) else {
+            return Vec::new();
+        };
+        if e.call.status != CallStatus::Ringing {
+            return Vec::new();
+        }
+        e.call
+            .agent_id
+            .iter()
+            .map(|a| crate::OfferedAgent {
+                agent_id: a.as_str().to_owned(),
+                sip_uri: None,
+            })
+            .collect()
+    }
+
     /// Sets an agent's no-answer state read from the store.
     pub fn put_agent(&mut self, a: AgentRow) {
         self.agents.put(a);
