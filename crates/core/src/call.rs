@@ -230,6 +230,12 @@ pub struct Call {
     /// `sla_breached`, `long_wait` and the report's `answered_within_sl` all use it, so a
     /// later change of the queue's setting never judges one call by two thresholds.
     pub sla_threshold_s: Option<u32>,
+    /// When the call entered the queue it is in or was last in (epoch ms). A call re-queued
+    /// by `call_retransfer` keeps it, so it keeps its place in line.
+    pub queue_entered_at: Option<TimestampMs>,
+    /// The agents a `ring_all` offer rings at once (empty for a one-agent offer, and once the
+    /// call is answered or back in its queue).
+    pub ring_group: Vec<AgentId>,
 }
 
 impl Call {
@@ -280,6 +286,8 @@ impl Call {
             state_since: ts,
             last_ts: ts,
             sla_threshold_s: None,
+            queue_entered_at: None,
+            ring_group: Vec::new(),
         };
         if let Some(q) = queue_id {
             call.enter_queue(q.clone(), ts);
@@ -337,13 +345,22 @@ impl Call {
                 self.leave_state(ts);
                 self.enter_queue(queue_id.clone(), ts);
             }
-            EventKind::CallRouted { agent_id, .. } => {
+            EventKind::CallRouted {
+                agent_id,
+                ring_group,
+                ..
+            } => {
                 self.leave_state(ts);
                 self.agent_id = Some(agent_id.clone());
+                self.ring_group = ring_group.clone();
                 self.status = CallStatus::Ringing;
             }
-            EventKind::CallAnswered { .. } => {
+            EventKind::CallAnswered { agent_id, .. } => {
                 self.leave_state(ts);
+                if let Some(a) = agent_id {
+                    self.agent_id = Some(a.clone());
+                }
+                self.ring_group.clear();
                 if self.answered_at.is_none() {
                     self.answered_at = Some(ts);
                     self.wait_ms = self.queued_at.map(|q| (ts - q).max(0));
@@ -363,16 +380,19 @@ impl Call {
                 match target {
                     TransferTarget::Queue(q) => {
                         self.agent_id = None;
+                        self.ring_group.clear();
                         self.enter_queue(q.clone(), ts);
                     }
                     TransferTarget::Agent(a) => {
                         self.agent_id = Some(a.clone());
+                        self.ring_group.clear();
                         self.status = CallStatus::Ringing;
                     }
                 }
             }
             EventKind::CallEnded { end_reason, .. } => {
                 self.leave_state(ts);
+                self.ring_group.clear();
                 if self.answered_at.is_none() {
                     self.wait_ms = self.queued_at.map(|q| (ts - q).max(0));
                 }
@@ -383,6 +403,7 @@ impl Call {
             EventKind::CallRetransfer { .. } => {
                 self.leave_state(ts);
                 self.agent_id = None;
+                self.ring_group.clear();
                 self.status = CallStatus::Waiting;
             }
             EventKind::SlaBreached { .. } => self.flags.insert(CallFlag::SlaBreached),
@@ -416,6 +437,7 @@ impl Call {
             self.queued_at = Some(ts);
         }
         self.queue_id = Some(q);
+        self.queue_entered_at = Some(ts);
         self.status = CallStatus::Waiting;
     }
 
@@ -463,10 +485,14 @@ mod tests {
         EventKind::CallRouted {
             agent_id: a("a1"),
             routing_time: None,
+            ring_group: Vec::new(),
         }
     }
     fn answered() -> EventKind {
-        EventKind::CallAnswered { wait_time: None }
+        EventKind::CallAnswered {
+            agent_id: None,
+            wait_time: None,
+        }
     }
     fn ended(r: EndReason) -> EventKind {
         EventKind::CallEnded {

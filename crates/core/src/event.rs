@@ -130,9 +130,17 @@ pub enum EventKind {
         /// Client-measured routing time, seconds; recorded as given.
         #[serde(skip_serializing_if = "Option::is_none")]
         routing_time: Option<f64>,
+        /// Engine-made `ring_all` offers: every agent rung at once (`agent_id` among them); the
+        /// first to answer takes the call. Empty for a one-agent offer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ring_group: Vec<AgentId>,
     },
     /// The agent answered.
     CallAnswered {
+        /// Which agent answered a call that rang several (`ring_group`); `None`: the agent it
+        /// was routed to.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        agent_id: Option<AgentId>,
         /// Client-measured wait, seconds; recorded as given.
         #[serde(skip_serializing_if = "Option::is_none")]
         wait_time: Option<f64>,
@@ -275,9 +283,15 @@ impl EventKind {
 
 /// Stream topic of an event type name: `alerts` for `sla_breached`, `long_wait`, `long_hold`;
 /// `calls` for everything else.
+/// The type of the engine's agent events: an agent's presence changed (`data`: `agent_id`,
+/// `status`, `previous`, `reason`, `active_calls`). They share the tenant's stream sequence with
+/// call events and are published on the `agents` topic.
+pub const AGENT_STATUS_CHANGED: &str = "agent_status_changed";
+
 pub fn topic_of(type_name: &str) -> &'static str {
     match type_name {
         "sla_breached" | "long_wait" | "long_hold" => "alerts",
+        AGENT_STATUS_CHANGED => "agents",
         _ => "calls",
     }
 }
@@ -626,10 +640,17 @@ mod tests {
                 EventKind::CallRouted {
                     agent_id: a(),
                     routing_time: Some(1.5),
+                    ring_group: Vec::new(),
                 },
                 json!({"agent_id":"a1","routing_time":1.5}),
             ),
-            (EventKind::CallAnswered { wait_time: None }, json!({})),
+            (
+                EventKind::CallAnswered {
+                    agent_id: None,
+                    wait_time: None,
+                },
+                json!({}),
+            ),
             (
                 EventKind::CallHold {
                     hold_duration: Some(2.0),

@@ -715,10 +715,17 @@ mod tests {
                 EventKind::CallRouted {
                     agent_id: AgentId::parse("a").unwrap(),
                     routing_time: None,
+                    ring_group: Vec::new(),
                 },
                 t0 + 40_000,
             ),
-            (EventKind::CallAnswered { wait_time: None }, t0 + 45_000),
+            (
+                EventKind::CallAnswered {
+                    agent_id: None,
+                    wait_time: None,
+                },
+                t0 + 45_000,
+            ),
             (
                 EventKind::CallHold {
                     hold_duration: None,

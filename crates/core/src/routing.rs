@@ -62,6 +62,73 @@ impl Strategy {
     ];
 }
 
+/// Who routes a queue's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    /// The client routes: it sends `call_routed` (default; the behaviour before the ACD).
+    #[default]
+    Manual,
+    /// The engine distributes waiting calls to the queue's members by its strategy.
+    Auto,
+}
+
+/// The status an agent (or its supervisor) chooses; the engine derives `ringing`, `on_call` and
+/// `wrap_up` on top of it (see [`Presence`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// Ready for calls.
+    Available,
+    /// Away on purpose, or put there after `max_no_answer` consecutive misses.
+    Break,
+    /// Logged out (default for a new agent).
+    #[default]
+    Offline,
+}
+
+macro_rules! wire_names {
+    ($t:ty { $($v:ident = $n:literal),* $(,)? }) => {
+        impl $t {
+            /// The wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $n,)* }
+            }
+            /// Parses the wire name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($n => Some(<$t>::$v),)* _ => None }
+            }
+        }
+    };
+}
+
+wire_names!(Strategy {
+    RingAll = "ring_all",
+    LongestIdle = "longest_idle",
+    RoundRobin = "round_robin",
+    FewestCalls = "fewest_calls",
+    LeastTalkTime = "least_talk_time",
+    TopDown = "top_down",
+    Random = "random",
+    WeightedRandom = "weighted_random",
+});
+wire_names!(RoutingMode { Manual = "manual", Auto = "auto" });
+wire_names!(AgentStatus {
+    Available = "available",
+    Break = "break",
+    Offline = "offline"
+});
+wire_names!(Presence {
+    Available = "available",
+    Ringing = "ringing",
+    OnCall = "on_call",
+    WrapUp = "wrap_up",
+    Break = "break",
+    Offline = "offline"
+});
+
 /// An agent's presence, as routing sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

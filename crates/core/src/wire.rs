@@ -290,18 +290,22 @@ client_event! {
         #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0))]
         opt routing_time: Option<Seconds>,
     } => {
-        Ok(EventKind::CallRouted { agent_id, routing_time: routing_time.map(|s| s.0) })
+        Ok(EventKind::CallRouted { agent_id, routing_time: routing_time.map(|s| s.0), ring_group: Vec::new() })
     }
 }
 
 client_event! {
     /// `call_answered`: the agent answered.
     CallAnsweredEvent, CallAnsweredTag = "call_answered" {
+        /// The agent who answered, when the call rang several at once (`ring_all`); absent: the
+        /// agent it was routed to (1–128 of letters, digits and `. _ - : / # @ +`).
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:/#@+-]+$"))]
+        opt agent_id: Option<AgentId>,
         /// Client-measured wait, seconds; recorded as given.
         #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0))]
         opt wait_time: Option<Seconds>,
     } => {
-        Ok(EventKind::CallAnswered { wait_time: wait_time.map(|s| s.0) })
+        Ok(EventKind::CallAnswered { agent_id, wait_time: wait_time.map(|s| s.0) })
     }
 }
 

@@ -21,7 +21,7 @@ pub const CAPACITY: usize = 8192;
 pub struct StreamMessage {
     /// The event's sequence number in the tenant's stream.
     pub seq: i64,
-    /// `calls` or `alerts`.
+    /// `calls`, `alerts` or `agents`.
     pub topic: &'static str,
     /// The whole message as JSON text.
     pub json: String,
@@ -30,11 +30,14 @@ pub struct StreamMessage {
 /// Builds the stream message for a stored event. The live path and the catch-up path (`since`)
 /// both use this, so a resumed client sees exactly what a live one saw.
 ///
-/// Shape: `{"seq", "topic": "calls"|"alerts", "type", "ts": RFC 3339,
-/// "data": {"call_id", "call_uuid", "event_id"?, "status", ...payload}}`.
+/// Shape: `{"seq", "topic": "calls"|"alerts"|"agents", "type", "ts": RFC 3339, "data"}`:
+/// for call events `data` is `{"call_id", "call_uuid", "event_id"?, "status", ...payload}`;
+/// for agent events (`agent_status_changed`) it is the payload alone (`agent_id`, `status`,
+/// `previous`, `reason`, `active_calls`).
 pub fn stream_message(e: &EventRecord) -> StreamMessage {
+    let topic = topic_of(&e.event_type);
     let mut data = serde_json::from_str::<Value>(&e.data).unwrap_or_else(|_| json!({}));
-    if let Some(m) = data.as_object_mut() {
+    if let Some(m) = data.as_object_mut().filter(|_| topic != "agents") {
         m.insert("call_id".into(), json!(e.external_call_id));
         m.insert("call_uuid".into(), json!(e.call_id));
         if let Some(id) = &e.event_id {
@@ -42,7 +45,6 @@ pub fn stream_message(e: &EventRecord) -> StreamMessage {
         }
         m.insert("status".into(), json!(e.status_after));
     }
-    let topic = topic_of(&e.event_type);
     let json = json!({
         "seq": e.seq,
         "topic": topic,

@@ -40,15 +40,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use switchboard_core::routing::AgentStatus;
 use switchboard_core::{CallStatus, Clock, IncomingEvent, TenantId, TransitionError};
 use switchboard_store::{
-    Actor, AuditRecord, LoadedCall, QueueRecord, Store, StoreError, TenantSettings, TenantUpdate,
-    WriteBatch,
+    Actor, AgentRow, AuditRecord, LoadedCall, QueueRecord, Store, StoreError, TenantSettings,
+    TenantUpdate, WriteBatch,
 };
 
 pub use bus::{stream_message, Bus, StreamMessage};
 pub use clock::{ManualClock, TimeSource};
-pub use tenant::{Outcome, TenantState};
+pub use tenant::{AgentView, Outcome, TenantState};
 
 use registry::{Registry, Slot};
 use writer::{Msg, WriteRequest};
@@ -89,6 +90,15 @@ pub enum EngineError {
     /// A queue with this id exists already (409, field `id`).
     #[error("queue `{0}` already exists")]
     QueueExists(String),
+    /// A command names an agent that does not exist (404).
+    #[error("no agent `{0}`")]
+    NoSuchAgent(String),
+    /// An agent with this id exists already (409, field `id`).
+    #[error("agent `{0}` already exists")]
+    AgentExists(String),
+    /// A queue's members name an agent that does not exist (422, field `members`).
+    #[error("members: no agent `{0}`; create it first with POST /api/v1/agents")]
+    UnknownMember(String),
     /// The resource changed since the version the client named (412 for `If-Match`).
     #[error("the resource has changed: its version is now {current}")]
     VersionMismatch {
@@ -326,11 +336,12 @@ impl Engine {
         for q in s.all_queues(id).await? {
             st.put_queue(q);
         }
-        for c in s.live_calls(id).await? {
-            st.insert_loaded(c);
-        }
+        // Agents first: live calls re-take the agents they ring or are connected to.
         for a in s.agents(id).await? {
             st.put_agent(a);
+        }
+        for c in s.live_calls(id).await? {
+            st.insert_loaded(c);
         }
         Ok(st)
     }
@@ -611,8 +622,18 @@ impl Engine {
                 }
             }
             q.updated_at = now;
+            if let Some(m) = q
+                .routing
+                .members
+                .iter()
+                .find(|m| !st.has_agent(&m.agent_id))
+            {
+                return Err(EngineError::UnknownMember(m.agent_id.clone()));
+            }
             st.put_queue(q.clone());
-            let mut batch = WriteBatch::new(st.id);
+            let mut out = tenant::Pending::new(now);
+            st.distribute_now(now, &mut out);
+            let mut batch = st.finish(out, i64::MIN);
             batch.queues.push(q.clone());
             let verb = if before.is_some() {
                 "queue.update"
@@ -629,6 +650,86 @@ impl Engine {
                 now,
             ));
             Ok((q, batch, true))
+        })
+        .await
+    }
+
+    /// One configured agent with its presence (loading the tenant if needed).
+    ///
+    /// Errors: `NoSuchAgent`, `UnknownTenant`, `Unavailable`.
+    pub async fn agent(&self, tenant_id: TenantId, id: &str) -> Result<AgentView, EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        st.agent_view(id)
+            .ok_or_else(|| EngineError::NoSuchAgent(id.to_owned()))
+    }
+
+    /// Every configured agent of the tenant with its presence, ordered by id.
+    ///
+    /// Errors: `UnknownTenant`, `Unavailable`.
+    pub async fn agents(&self, tenant_id: TenantId) -> Result<Vec<AgentView>, EngineError> {
+        let slot = self.slot(tenant_id).await?;
+        let st = slot.state.lock().expect("tenant lock");
+        Ok(st.agent_views())
+    }
+
+    /// Creates (`Expect::Absent`) or changes (`Expect::Version`) an agent's configuration,
+    /// stored with its audit entry (`agent.create` / `agent.update` by `actor`); counters and
+    /// calls are kept. The distributor runs at once (a new available agent takes waiting
+    /// calls).
+    ///
+    /// Errors: `AgentExists`, `NoSuchAgent`, `VersionMismatch`, `Unavailable`.
+    pub async fn put_agent(
+        &self,
+        tenant_id: TenantId,
+        row: AgentRow,
+        expect: Expect,
+        actor: &Actor,
+    ) -> Result<AgentView, EngineError> {
+        let actor = actor.clone();
+        self.command(tenant_id, move |st, now| {
+            let id = row.agent_id.clone();
+            let mut out = tenant::Pending::new(now);
+            let before = st.put_agent_config(row, expect, now, &mut out)?;
+            let view = st.agent_view(&id).expect("just configured");
+            let mut batch = st.finish(out, i64::MIN);
+            let verb = if before.is_some() {
+                "agent.update"
+            } else {
+                "agent.create"
+            };
+            batch.audit.push(AuditRecord::new(
+                st.id,
+                &actor,
+                verb,
+                ("agent", &id),
+                before.map(|b| b.audit_json()),
+                Some(view.row.audit_json()),
+                now,
+            ));
+            Ok((view, batch, true))
+        })
+        .await
+    }
+
+    /// Sets an agent's chosen status (`available`, `break`, `offline`): an
+    /// `agent_status_changed` event when its presence changes; calls it was being offered go
+    /// back to their queue when it leaves; the distributor runs at once.
+    ///
+    /// Errors: `NoSuchAgent`, `Unavailable`.
+    pub async fn set_agent_status(
+        &self,
+        tenant_id: TenantId,
+        id: &str,
+        status: AgentStatus,
+    ) -> Result<AgentView, EngineError> {
+        let id = id.to_owned();
+        self.command(tenant_id, move |st, now| {
+            let mut out = tenant::Pending::new(now);
+            st.set_agent_status(&id, status, now, &mut out)?;
+            let view = st.agent_view(&id).expect("exists");
+            let batch = st.finish(out, i64::MIN);
+            Ok((view, batch, true))
         })
         .await
     }

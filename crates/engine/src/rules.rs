@@ -13,7 +13,7 @@
 //! - end of an answered call with reason `completed`: `survey_requested` (when enabled).
 
 use switchboard_core::{
-    AgentId, Call, CallFlag, CallStatus, EndReason, EventKind, QueueSettings, TransferTarget,
+    Call, CallFlag, CallStatus, EndReason, EventKind, QueueSettings, TransferTarget,
 };
 
 /// A timer a call can have armed; at most one of each kind per call.
@@ -25,10 +25,12 @@ pub enum TimerKind {
     Ring,
     /// On hold `hold_max_s`.
     Hold,
+    /// An agent's wrap-up ends (keyed by the agent's id, not a call's).
+    WrapUp,
 }
 
 impl TimerKind {
-    /// Every kind, in the order timers due at the same instant fire.
+    /// Every kind a call arms, in the order timers due at the same instant fire.
     pub const ALL: [TimerKind; 3] = [TimerKind::Sla, TimerKind::Ring, TimerKind::Hold];
 }
 
@@ -43,8 +45,6 @@ pub struct Effects {
     pub freeze_sla_threshold_s: Option<u32>,
     /// Engine-made events to record at the event's time, in order.
     pub emit: Vec<EventKind>,
-    /// The agent who answered: its consecutive misses are reset.
-    pub answered_by: Option<AgentId>,
 }
 
 /// The rules that follow client event `kind` at `ts` (epoch ms), given the call as it is after
@@ -93,7 +93,6 @@ pub fn after_event(
         }
         EventKind::CallAnswered { .. } => {
             fx.disarm = vec![TimerKind::Ring, TimerKind::Sla];
-            fx.answered_by = c.agent_id.clone();
             if let (false, Some(wait)) = (answered_before, c.wait_ms) {
                 let threshold_s = c.sla_threshold_s.unwrap_or(s.sla_threshold_s);
                 if wait > ms(threshold_s) {
@@ -153,6 +152,15 @@ pub fn on_timer(
                     .unwrap_or_else(|| secs(deadline - c.queued_at.unwrap_or(deadline))),
             })
         }
+        // A ring_all offer that nobody answered counts no miss: no one agent was offered it
+        // alone (its group is re-offered by the distributor).
+        TimerKind::Ring if c.status == CallStatus::Ringing && !c.ring_group.is_empty() => {
+            Some(EventKind::CallRetransfer {
+                agent_id: c.agent_id.clone()?,
+                missed: missed_before,
+                agent_on_break: false,
+            })
+        }
         TimerKind::Ring if c.status == CallStatus::Ringing => {
             let missed = missed_before + 1;
             Some(EventKind::CallRetransfer {
@@ -161,6 +169,7 @@ pub fn on_timer(
                 agent_on_break: s.max_no_answer > 0 && missed >= s.max_no_answer,
             })
         }
+        TimerKind::WrapUp => None,
         TimerKind::Hold if c.status == CallStatus::OnHold => Some(EventKind::LongHold {
             // Armed at the start of the hold for the hold_max_s then in force.
             hold_s: (deadline - c.state_since).max(0) as f64 / 1000.0,
@@ -192,6 +201,8 @@ mod tests {
     fn q(s: &str) -> QueueId {
         QueueId::parse(s).unwrap()
     }
+
+    use switchboard_core::AgentId;
 
     fn agent(s: &str) -> AgentId {
         AgentId::parse(s).unwrap()
@@ -227,10 +238,14 @@ mod tests {
         EventKind::CallRouted {
             agent_id: agent(a),
             routing_time: None,
+            ring_group: Vec::new(),
         }
     }
 
-    const ANSWERED: EventKind = EventKind::CallAnswered { wait_time: None };
+    const ANSWERED: EventKind = EventKind::CallAnswered {
+        agent_id: None,
+        wait_time: None,
+    };
 
     #[test]
     fn queue_entry_freezes_the_threshold_and_arms_the_sla_timer() {
@@ -275,7 +290,6 @@ mod tests {
         ]);
         let fx = after_event(&c, &ANSWERED, 2_000, &settings(), false, true);
         assert_eq!(fx.disarm, vec![TimerKind::Ring, TimerKind::Sla]);
-        assert_eq!(fx.answered_by, Some(agent("a1")));
         assert!(fx.emit.is_empty());
         // A second answer (after a transfer) raises no long_wait.
         let late = call(&[

@@ -44,6 +44,7 @@ fn queue(id: &str, settings: QueueSettings) -> QueueRecord {
         id: id.into(),
         name: id.into(),
         settings,
+        routing: Default::default(),
         created_at: 0,
         updated_at: 0,
         version: 0,
@@ -263,6 +264,7 @@ fn fitting(status: &str) -> Vec<EventKind> {
     let routed = |x: &str| EventKind::CallRouted {
         agent_id: a(x),
         routing_time: None,
+        ring_group: Vec::new(),
     };
     let ended = |r| EventKind::CallEnded {
         end_reason: r,
@@ -280,8 +282,14 @@ fn fitting(status: &str) -> Vec<EventKind> {
             },
         ],
         "ringing" => vec![
-            EventKind::CallAnswered { wait_time: None },
-            EventKind::CallAnswered { wait_time: None },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
             ended(EndReason::Abandoned),
         ],
         "active" => vec![

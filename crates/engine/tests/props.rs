@@ -48,6 +48,7 @@ fn queue(id: &str, settings: QueueSettings) -> QueueRecord {
         id: id.into(),
         name: id.into(),
         settings,
+        routing: Default::default(),
         created_at: 0,
         updated_at: 0,
         version: 1,
@@ -80,9 +81,13 @@ fn client_event() -> impl Strategy<Value = EventKind> {
         }),
         3 => prop_oneof![Just("a1"), Just("a2")].prop_map(|x| EventKind::CallRouted {
             agent_id: a(x),
-            routing_time: None
+            routing_time: None,
+            ring_group: Vec::new(),
         }),
-        3 => Just(EventKind::CallAnswered { wait_time: None }),
+        3 => Just(EventKind::CallAnswered {
+            agent_id: None,
+            wait_time: None,
+        }),
         3 => Just(EventKind::CallHold {
             hold_duration: None
         }),
@@ -509,8 +514,12 @@ fn reload_rearms_the_hold_timer_of_a_second_hold() {
         Step::Client(EventKind::CallRouted {
             agent_id: a("a1"),
             routing_time: None,
+            ring_group: Vec::new(),
         }),
-        Step::Client(EventKind::CallAnswered { wait_time: None }),
+        Step::Client(EventKind::CallAnswered {
+            agent_id: None,
+            wait_time: None,
+        }),
         Step::Client(EventKind::CallHold {
             hold_duration: None,
         }),

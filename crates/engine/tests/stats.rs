@@ -138,6 +138,7 @@ fn fitting(status: Option<CallStatus>) -> Vec<EventKind> {
     let routed = |x: &str| EventKind::CallRouted {
         agent_id: a(x),
         routing_time: None,
+        ring_group: Vec::new(),
     };
     let ended = |r| EventKind::CallEnded {
         end_reason: r,
@@ -171,10 +172,22 @@ fn fitting(status: Option<CallStatus>) -> Vec<EventKind> {
             to_queue("q1"),
         ],
         Some(CallStatus::Ringing) => vec![
-            EventKind::CallAnswered { wait_time: None },
-            EventKind::CallAnswered { wait_time: None },
-            EventKind::CallAnswered { wait_time: None },
-            EventKind::CallAnswered { wait_time: None },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
             ended(EndReason::Abandoned),
             ended(EndReason::Failed),
         ],
@@ -198,6 +211,7 @@ fn queue(id: &str, settings: QueueSettings) -> QueueRecord {
         id: id.into(),
         name: id.into(),
         settings,
+        routing: Default::default(),
         created_at: 0,
         updated_at: 0,
         version: 0,

@@ -227,9 +227,16 @@ fn map_row(cols: &Columns, rec: &csv::ByteRecord) -> Result<Option<TraceCall>, &
             EventKind::CallRouted {
                 agent_id,
                 routing_time: None,
+                ring_group: Vec::new(),
             },
         ));
-        kinds.push((answered, EventKind::CallAnswered { wait_time: None }));
+        kinds.push((
+            answered,
+            EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
+        ));
         kinds.push((
             answered + i64::from(ser_time) * 1000,
             EventKind::CallEnded {
@@ -427,7 +434,8 @@ mod tests {
             ev[2].kind,
             EventKind::CallRouted {
                 agent_id: AgentId::parse("MICHAL").unwrap(),
-                routing_time: None
+                routing_time: None,
+                ring_group: Vec::new(),
             }
         );
         assert_eq!(
@@ -469,7 +477,8 @@ mod tests {
             t.calls[0].events[1].kind,
             EventKind::CallRouted {
                 agent_id: AgentId::parse("NO_SERVER").unwrap(),
-                routing_time: None
+                routing_time: None,
+                ring_group: Vec::new(),
             }
         );
     }

@@ -158,7 +158,10 @@ mod tests {
             event_id: Some(format!("{call}#{n}")),
             call_id: ExternalCallId::parse(call).unwrap(),
             timestamp: Some(ts),
-            kind: EventKind::CallAnswered { wait_time: None },
+            kind: EventKind::CallAnswered {
+                agent_id: None,
+                wait_time: None,
+            },
         }
     }
 

@@ -301,6 +301,9 @@ impl From<EngineError> for ApiError {
             EngineError::TimestampTooFar { .. } => ApiError::invalid("timestamp", e.to_string()),
             EngineError::NoSuchQueue(_) => ApiError::not_found(e.to_string()),
             EngineError::QueueExists(_) => ApiError::conflict(e.to_string()).with_field("id"),
+            EngineError::NoSuchAgent(_) => ApiError::not_found(e.to_string()),
+            EngineError::AgentExists(_) => ApiError::conflict(e.to_string()).with_field("id"),
+            EngineError::UnknownMember(_) => ApiError::invalid("members", e.to_string()),
             EngineError::VersionMismatch { current } => {
                 ApiError::precondition_failed(e.to_string()).with("current_etag", etag(*current))
             }

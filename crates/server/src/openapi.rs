@@ -6,7 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    alerts, api_keys, audit, calls, events, health, queues, reports, session, stream, tenant, users,
+    agents, alerts, api_keys, audit, calls, events, health, queues, reports, session, stream,
+    tenant, users,
 };
 
 /// The two ways to authenticate, as `components.securitySchemes` (the UI at `/docs` offers
@@ -108,6 +109,9 @@ impl Modify for Limits {
         api_keys::revoke_api_key,
         audit::list_audit,
         queues::create_queue, queues::list_queues, queues::get_queue, queues::patch_queue,
+        queues::put_members,
+        agents::create_agent, agents::list_agents, agents::get_agent, agents::patch_agent,
+        agents::set_status,
         events::post_event, events::post_batch,
         calls::list_calls, calls::get_call, calls::call_events,
         alerts::list_alerts, reports::queue_report, stream::stream,

@@ -691,7 +691,10 @@ mod tests {
                 event_id: Some(format!("c{n}#0")),
                 call_id: ExternalCallId::parse(&format!("c{n}")).unwrap(),
                 timestamp: Some(0),
-                kind: EventKind::CallAnswered { wait_time: None },
+                kind: EventKind::CallAnswered {
+                    agent_id: None,
+                    wait_time: None,
+                },
             })
             .collect();
         let batch: Vec<&IncomingEvent> = events.iter().collect();

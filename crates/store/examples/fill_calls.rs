@@ -149,6 +149,8 @@ fn row(
         ring_deadline: Set(None),
         hold_deadline: Set(None),
         sla_threshold_s: Set(frozen.then_some(threshold as i32)),
+        queue_entered_at: Set(Some(queued_at)),
+        ring_group: Set(None),
     };
     (row, facts)
 }

@@ -242,22 +242,19 @@ pub async fn write_batches<C: ConnectionTrait>(
             call::Column::RingDeadline,
             call::Column::HoldDeadline,
             call::Column::SlaThresholdS,
+            call::Column::QueueEnteredAt,
+            call::Column::RingGroup,
         ])
         .to_owned();
     insert_chunks::<call::Entity, _>(db, calls, Some(upsert)).await?;
     let agents: Vec<agent::ActiveModel> = agents
         .into_iter()
-        .map(|((t, id), a)| agent::ActiveModel {
-            tenant_id: Set(t.0),
-            agent_id: Set(id.to_owned()),
-            missed: Set(a.missed as i32),
-            on_break: Set(a.on_break),
-        })
+        .map(|((t, _), a)| crate::agents::agent_active(t, a))
         .collect();
-    let upsert = OnConflict::columns([agent::Column::TenantId, agent::Column::AgentId])
-        .update_columns([agent::Column::Missed, agent::Column::OnBreak])
-        .to_owned();
+    let upsert = crate::agents::agent_upsert();
     insert_chunks::<agent::Entity, _>(db, agents, Some(upsert)).await?;
+    let members: Vec<(TenantId, &QueueRecord)> =
+        queues.iter().map(|((t, _), q)| (*t, *q)).collect();
     let queues: Vec<queue::ActiveModel> = queues
         .into_iter()
         .map(|((t, _), q)| queue_active(t, q))
@@ -271,11 +268,15 @@ pub async fn write_batches<C: ConnectionTrait>(
             queue::Column::HoldMaxS,
             queue::Column::ShortCallS,
             queue::Column::SurveyEnabled,
+            queue::Column::Strategy,
+            queue::Column::Routing,
+            queue::Column::RequiredSkills,
             queue::Column::UpdatedAt,
             queue::Column::Version,
         ])
         .to_owned();
     insert_chunks::<queue::Entity, _>(db, queues, Some(upsert)).await?;
+    crate::queues::write_members(db, &members).await?;
     let stats: Vec<queue_stat::ActiveModel> = stats
         .into_iter()
         .filter(|(_, d)| !d.is_noop())

@@ -83,6 +83,9 @@ pub(crate) fn call_active(tenant_id: TenantId, r: &CallRow) -> call::ActiveModel
         state_since: Set(c.state_since),
         last_ts: Set(c.last_ts),
         sla_threshold_s: Set(c.sla_threshold_s.map(|s| s as i32)),
+        queue_entered_at: Set(c.queue_entered_at),
+        ring_group: Set((!c.ring_group.is_empty())
+            .then(|| serde_json::to_string(&c.ring_group).expect("agent ids serialise"))),
         last_seq: Set(r.last_seq),
         sla_deadline: Set(r.sla_deadline),
         ring_deadline: Set(r.ring_deadline),
@@ -96,6 +99,7 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
         s.map(|s| QueueId::parse(&s).map_err(|_| corrupt("calls.queue_id")))
             .transpose()
     };
+    let queued_now = m.queue_id.is_some();
     Ok(CallRow {
         last_seq: m.last_seq,
         sla_deadline: m.sla_deadline,
@@ -131,6 +135,14 @@ fn call_from(m: call::Model) -> Result<CallRow, StoreError> {
             state_since: m.state_since,
             last_ts: m.last_ts,
             sla_threshold_s: m.sla_threshold_s.map(|s| s.max(0) as u32),
+            // Calls stored before the column existed: the start of their current state.
+            queue_entered_at: m
+                .queue_entered_at
+                .or(Some(m.state_since).filter(|_| queued_now)),
+            ring_group: match m.ring_group {
+                Some(j) => serde_json::from_str(&j).map_err(|_| corrupt("calls.ring_group"))?,
+                None => Vec::new(),
+            },
         },
     })
 }

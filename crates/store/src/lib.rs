@@ -45,7 +45,7 @@ pub use append::{StoreWriter, TenantHead, TenantUpdate, WriteBatch};
 pub use audit::{Actor, ActorKind, AuditFilter, AuditRecord};
 pub use calls::{CallCursor, CallFilter, CallRow, LoadedCall};
 pub use events::EventRecord;
-pub use queues::QueueRecord;
+pub use queues::{QueueMember, QueueRecord, QueueRouting};
 pub use sessions::{NewRefreshToken, Rotation};
 pub use tenants::{Bootstrap, NewTenant, Tenant, TenantSettings};
 pub use users::{NewUser, User, UserFilter, UserPatch};

@@ -77,6 +77,9 @@ fn queue_row(tenant_id: Uuid, id: &str, sla_threshold_s: i32) -> queue::ActiveMo
         id: Set(id.into()),
         name: Set(id.into()),
         sla_threshold_s: Set(sla_threshold_s),
+        strategy: Set("longest_idle".into()),
+        routing: Set("manual".into()),
+        required_skills: Set("{}".into()),
         ring_timeout_s: Set(15),
         max_no_answer: Set(0),
         hold_max_s: Set(60),
@@ -170,6 +173,8 @@ fn random_call(rng: &mut Rng, tenant_id: Uuid, n: u64) -> (call::ActiveModel, Op
         ring_deadline: Set(None),
         hold_deadline: Set(None),
         sla_threshold_s: Set(sla_threshold_s.map(|t| t as i32)),
+        queue_entered_at: Set(None),
+        ring_group: Set(None),
     };
     (row, facts)
 }

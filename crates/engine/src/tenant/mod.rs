@@ -14,9 +14,14 @@
 //! ## Parts
 //! The rules are pure functions ([`crate::rules`]); this state applies their effects to its
 //! parts: the calls in memory, the [`queues`] (settings and waiting calls in service order),
-//! the [`agents`] (miss counts) and the [`timers`] (deadline order).
+//! the [`agents`] (configuration, presence, the calls holding each) and the [`timers`]
+//! (deadline order). After every event, timer and command the [`distribute`] pass offers
+//! waiting calls of `auto` queues to available agents (work-conserving).
 
 mod agents;
+mod commands;
+mod distribute;
+mod presence;
 mod queues;
 mod timers;
 
@@ -26,7 +31,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use switchboard_core::event::AGENT_STATUS_CHANGED;
 use switchboard_core::metrics::{contribution, CallFacts, QueueBucket, StatsDelta};
+use switchboard_core::routing::AgentStatus;
 use switchboard_core::{
     AgentId, Call, CallStatus, Clock, EventKind, IncomingEvent, QueueSettings, TenantId,
     TransferTarget,
@@ -38,7 +45,8 @@ use switchboard_store::{
 
 use crate::rules::{self, TimerKind};
 use crate::EngineError;
-use agents::Agents;
+use agents::{Agents, Hold};
+pub use commands::AgentView;
 use queues::{Queues, WaitKey};
 use timers::Timers;
 
@@ -73,6 +81,8 @@ struct CallEntry {
     hold_deadline: Option<i64>,
     /// Its place among its queue's waiting calls, while `waiting`.
     seat: Option<(String, WaitKey)>,
+    /// The agents it holds: ringing (offered) or connected.
+    holds: Vec<(String, Hold)>,
 }
 
 impl CallEntry {
@@ -85,6 +95,7 @@ impl CallEntry {
             ring_deadline: None,
             hold_deadline: None,
             seat: None,
+            holds: Vec::new(),
         }
     }
 
@@ -93,6 +104,7 @@ impl CallEntry {
             TimerKind::Sla => &mut self.sla_deadline,
             TimerKind::Ring => &mut self.ring_deadline,
             TimerKind::Hold => &mut self.hold_deadline,
+            TimerKind::WrapUp => unreachable!("wrap-up timers belong to agents"),
         }
     }
 }
@@ -103,10 +115,45 @@ fn seat_of(key: &Arc<str>, c: &Call) -> Option<(String, WaitKey)> {
         return None;
     }
     let q = c.queue_id.as_ref()?;
+    // Queue-entry time, kept by a re-queue (`call_retransfer`): the call keeps its place.
+    let since = c.queue_entered_at.unwrap_or(c.state_since);
     Some((
         q.as_str().to_owned(),
-        (Reverse(c.priority), c.state_since, key.clone()),
+        (Reverse(c.priority), since, key.clone()),
     ))
+}
+
+/// The agents a call holds in its state: those it rings, or the one it is connected to
+/// (keeping the talk time it had when it connected, from `before`).
+fn holds_of(c: &Call, before: &[(String, Hold)]) -> Vec<(String, Hold)> {
+    let Some(agent) = c.agent_id.as_ref() else {
+        return Vec::new();
+    };
+    match c.status {
+        CallStatus::Ringing => {
+            let mut v = vec![(agent.as_str().to_owned(), Hold::Ringing)];
+            for a in &c.ring_group {
+                if a != agent {
+                    v.push((a.as_str().to_owned(), Hold::Ringing));
+                }
+            }
+            v
+        }
+        CallStatus::Active | CallStatus::OnHold => {
+            let id = agent.as_str();
+            let kept = before.iter().find_map(|(a, h)| match h {
+                Hold::Connected { talk_at } if a == id => Some(*talk_at),
+                _ => None,
+            });
+            vec![(
+                id.to_owned(),
+                Hold::Connected {
+                    talk_at: kept.unwrap_or(c.talk_ms),
+                },
+            )]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Events, alerts and touched calls of one request, turned into a [`WriteBatch`] by
@@ -117,6 +164,7 @@ pub(crate) struct Pending {
     events: Vec<EventRecord>,
     alerts: Vec<AlertRecord>,
     touched: Vec<Arc<str>>,
+    /// Agents whose stored row changed.
     agents: Vec<String>,
     /// Each changed call's contribution to the statistics projection as it was before the
     /// request first changed it (`None`: not queued, or not yet in existence).
@@ -239,8 +287,12 @@ impl TenantState {
             .collect()
     }
 
-    /// Sets an agent's no-answer state read from the store.
+    /// Sets an agent's row read from the store, re-arming its wrap-up timer.
     pub fn put_agent(&mut self, a: AgentRow) {
+        if let Some(d) = a.wrap_up_until {
+            let key: Arc<str> = Arc::from(a.agent_id.as_str());
+            self.timers.arm(&key, TimerKind::WrapUp, None, d);
+        }
         self.agents.put(a);
     }
 
@@ -270,6 +322,8 @@ impl TenantState {
         }
         entry.seat = seat_of(&key, &entry.call);
         self.queues.reseat(None, entry.seat.clone());
+        entry.holds = holds_of(&entry.call, &[]);
+        self.agents.rehold(&key, &[], &entry.holds);
         if ended {
             // Read back from the store: already committed, evictable at once.
             self.ended.push_back((key.clone(), i64::MIN));
@@ -409,6 +463,7 @@ impl TenantState {
             self.emit(&key, ev.kind.clone(), ts, ev.event_id, out)
         };
         self.after(&key, &ev.kind, ts, answered_before, out);
+        self.distribute(ts, out);
         let entry = &self.calls[&key];
         Ok(Outcome {
             seq,
@@ -446,8 +501,18 @@ impl TenantState {
         }
     }
 
-    /// A timer came due: the rules say what it makes, if anything.
+    /// A timer came due: the rules say what it makes, if anything; then waiting calls are
+    /// distributed at the deadline's time.
     fn fire(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64, out: &mut Pending) {
+        if kind == TimerKind::WrapUp {
+            self.end_wrap_up(key, deadline, out);
+        } else {
+            self.fire_call(key, kind, deadline, out);
+        }
+        self.distribute(deadline, out);
+    }
+
+    fn fire_call(&mut self, key: &Arc<str>, kind: TimerKind, deadline: i64, out: &mut Pending) {
         let Some(entry) = self.calls.get_mut(key) else {
             return;
         };
@@ -456,11 +521,20 @@ impl TenantState {
         }
         *entry.deadline(kind) = None;
         let c = &self.calls[key].call;
-        let s = self.settings_of(c);
+        let mut s = self.settings_of(c);
         let missed = c
             .agent_id
             .as_ref()
             .map_or(0, |a| self.agents.missed(a.as_str()));
+        // The agent's own max_no_answer, when set, rules over the queue's.
+        if let Some(m) = c
+            .agent_id
+            .as_ref()
+            .and_then(|a| self.agents.get(a.as_str()))
+            .and_then(|a| a.row.max_no_answer)
+        {
+            s.max_no_answer = m;
+        }
         let Some(ev) = rules::on_timer(c, kind, deadline, &s, missed) else {
             return;
         };
@@ -470,8 +544,12 @@ impl TenantState {
             agent_on_break,
         } = &ev
         {
-            self.agents
-                .record_miss(agent_id.as_str(), *missed, *agent_on_break);
+            let a = self.agents.entry(agent_id.as_str());
+            a.row.missed = *missed;
+            if *agent_on_break && a.row.status != AgentStatus::Break {
+                a.row.status = AgentStatus::Break;
+                a.row.status_since = deadline;
+            }
             out.agents.push(agent_id.as_str().to_owned());
         }
         self.emit(key, ev, deadline, None, out);
@@ -541,6 +619,21 @@ impl TenantState {
             let old = std::mem::replace(&mut entry.seat, seat.clone());
             self.queues.reseat(old, seat);
         }
+        // And the agents it holds.
+        let holds = holds_of(&entry.call, &entry.holds);
+        if holds != entry.holds {
+            let old = std::mem::replace(&mut entry.holds, holds.clone());
+            let talk_ms = entry.call.talk_ms;
+            self.agents.rehold(key, &old, &holds);
+            let reason = match kind {
+                EventKind::CallRetransfer {
+                    agent_on_break: true,
+                    ..
+                } => "max_no_answer",
+                k => k.type_name(),
+            };
+            self.agents_moved(&old, &holds, talk_ms, reason, ts, out);
+        }
         seq
     }
 
@@ -590,11 +683,6 @@ impl TenantState {
         for (k, d) in fx.arm {
             self.arm(key, k, d);
         }
-        if let Some(agent) = fx.answered_by {
-            if self.agents.answered(agent.as_str()) {
-                out.agents.push(agent.as_str().to_owned());
-            }
-        }
         for ev in fx.emit {
             self.emit(key, ev, ts, None, out);
         }
@@ -628,7 +716,7 @@ impl TenantState {
         agent_ids.dedup();
         let agents = agent_ids
             .into_iter()
-            .filter_map(|id| self.agents.row(&id))
+            .filter_map(|id| self.agents.get(&id).map(|a| a.row.clone()))
             .collect();
         let stats = StatsDelta::merged(out.before.iter().flat_map(|(k, before)| {
             let after = self.calls.get(k).and_then(|e| self.stats_of(&e.call));
@@ -666,6 +754,8 @@ impl TenantState {
 
     /// The agent's consecutive misses and whether it is on break.
     pub fn agent(&self, agent: &AgentId) -> Option<(u32, bool)> {
-        self.agents.get(agent.as_str())
+        self.agents
+            .get(agent.as_str())
+            .map(|a| (a.row.missed, a.row.status == AgentStatus::Break))
     }
 }

@@ -15,6 +15,21 @@ pub(crate) type WaitKey = (Reverse<u32>, i64, Arc<str>);
 pub(crate) struct QueueState {
     pub record: QueueRecord,
     waiting: BTreeSet<WaitKey>,
+    /// The agent the last call was offered to (`round_robin` goes on after it). Memory only:
+    /// after a restart the rotation starts again from the first member.
+    pub last_offered: Option<String>,
+}
+
+impl QueueState {
+    /// Number of waiting calls.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Waiting calls' keys in service order.
+    pub fn waiting_keys(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.waiting.iter().map(|k| &k.2)
+    }
 }
 
 /// The tenant's queues, by id.
@@ -32,6 +47,7 @@ impl Queues {
                     QueueState {
                         record: q,
                         waiting: BTreeSet::new(),
+                        last_offered: None,
                     },
                 );
             }
@@ -40,6 +56,15 @@ impl Queues {
 
     pub fn get(&self, id: &str) -> Option<&QueueRecord> {
         self.0.get(id).map(|s| &s.record)
+    }
+
+    pub fn get_state_mut(&mut self, id: &str) -> Option<&mut QueueState> {
+        self.0.get_mut(id)
+    }
+
+    /// Every queue with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &QueueState)> {
+        self.0.iter()
     }
 
     pub fn contains(&self, id: &str) -> bool {
@@ -82,6 +107,7 @@ mod tests {
             id: id.into(),
             name: id.into(),
             settings: QueueSettings::default(),
+            routing: Default::default(),
             created_at: 0,
             updated_at: 0,
             version: 1,

@@ -1,6 +1,7 @@
 //! HTTP routes under `/api/v1` plus `/health`, `/ready`, `/metrics` and the API docs (`/docs`).
 //! Handlers translate HTTP into store reads or engine commands; no business rule lives here.
 
+pub mod agents;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
@@ -113,6 +114,19 @@ pub fn api() -> Router<AppState> {
             "/api/v1/queues/{queue_id}",
             get(queues::get_queue).patch(queues::patch_queue),
         )
+        .route(
+            "/api/v1/queues/{queue_id}/members",
+            axum::routing::put(queues::put_members),
+        )
+        .route(
+            "/api/v1/agents",
+            post(agents::create_agent).get(agents::list_agents),
+        )
+        .route(
+            "/api/v1/agents/{id}",
+            get(agents::get_agent).patch(agents::patch_agent),
+        )
+        .route("/api/v1/agents/{id}/status", post(agents::set_status))
         .route("/api/v1/events", post(events::post_event))
         .route("/api/v1/events/batch", post(events::post_batch))
         .route("/api/v1/calls", get(calls::list_calls))

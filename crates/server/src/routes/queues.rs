@@ -1,4 +1,5 @@
-//! Queues: `POST/GET /api/v1/queues`, `GET/PATCH /api/v1/queues/{queue_id}`.
+//! Queues: `POST/GET /api/v1/queues`, `GET/PATCH /api/v1/queues/{queue_id}`,
+//! `PUT /api/v1/queues/{queue_id}/members`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -6,16 +7,19 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use switchboard_core::{format_rfc3339, QueueId, QueueSettings};
+use std::collections::BTreeMap;
+
+use switchboard_core::routing::{RoutingMode, Strategy};
+use switchboard_core::{format_rfc3339, AgentId, QueueId, QueueSettings};
 use switchboard_engine::{EngineError, Expect};
-use switchboard_store::QueueRecord;
+use switchboard_store::{QueueMember, QueueRecord, QueueRouting};
 
 use crate::app::AppState;
 use crate::auth::{perm, Authorized};
 use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
-use crate::routes::Page;
+use crate::routes::{validate, Page};
 
 /// A queue and its business-rule settings (seconds). Defaults from the lifecycle brief.
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,6 +40,16 @@ pub struct QueueDto {
     pub short_call_s: u32,
     /// Completed calls get `survey_requested`. Default true.
     pub survey_enabled: bool,
+    /// Distribution strategy (DESIGN.md "Routing"): `ring_all`, `longest_idle` (default),
+    /// `round_robin`, `fewest_calls`, `least_talk_time`, `top_down`, `random`,
+    /// `weighted_random`.
+    pub strategy: String,
+    /// `manual` (default: clients send `call_routed`) or `auto` (the engine distributes).
+    pub routing: String,
+    /// Skills an agent needs to be offered this queue's calls: `{name: minimum level 0–10}`.
+    pub required_skills: BTreeMap<String, u8>,
+    /// The queue's agents with their tiers, in member order (level, position).
+    pub members: Vec<MemberDto>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change of the name or settings (RFC 3339).
@@ -54,6 +68,10 @@ impl From<QueueRecord> for QueueDto {
             hold_max_s: s.hold_max_s,
             short_call_s: s.short_call_s,
             survey_enabled: s.survey_enabled,
+            strategy: q.routing.strategy.as_str().to_owned(),
+            routing: q.routing.mode.as_str().to_owned(),
+            required_skills: q.routing.required_skills,
+            members: q.routing.members.into_iter().map(Into::into).collect(),
             created_at: format_rfc3339(q.created_at),
             updated_at: format_rfc3339(q.updated_at),
         }
@@ -82,9 +100,116 @@ pub struct QueueBody {
     pub short_call_s: Option<u32>,
     /// Completed calls get `survey_requested`. Default true.
     pub survey_enabled: Option<bool>,
+    /// Distribution strategy (default `longest_idle`); see `QueueDto.strategy`.
+    pub strategy: Option<String>,
+    /// `manual` (default) or `auto`.
+    pub routing: Option<String>,
+    /// `{skill: minimum level 0–10}` an agent needs.
+    pub required_skills: Option<BTreeMap<String, u8>>,
+}
+
+/// One member of a queue: an agent with its tier (FreeSWITCH mod_callcenter's tiers).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberDto {
+    /// The agent (it must exist: `POST /api/v1/agents`).
+    pub agent_id: String,
+    /// Tier level 0–100: calls go to the lowest level with an available agent. Default 1.
+    #[serde(default = "one")]
+    pub level: u32,
+    /// Position 0–10000 within the level: `top_down` and ties go lower first. Default 1.
+    #[serde(default = "one")]
+    pub position: u32,
+    /// Weight 0–1000 for `weighted_random` (0 = never chosen by it). Default 1.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl From<QueueMember> for MemberDto {
+    fn from(m: QueueMember) -> Self {
+        MemberDto {
+            agent_id: m.agent_id,
+            level: m.level,
+            position: m.position,
+            weight: m.weight,
+        }
+    }
+}
+
+/// Body of `PUT /api/v1/queues/{queue_id}/members`: the whole list (replaces the previous).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembersBody {
+    /// The members, at most 1000, each agent once.
+    pub members: Vec<MemberDto>,
+}
+
+/// The members of `b`, validated. Errors: 422 naming `members[i].field`.
+fn members(b: MembersBody) -> Result<Vec<QueueMember>, ApiError> {
+    if b.members.len() > 1000 {
+        return Err(ApiError::invalid("members", "at most 1000 members"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(b.members.len());
+    for (i, m) in b.members.into_iter().enumerate() {
+        let f = |name: &str| format!("members[{i}].{name}");
+        AgentId::parse(&m.agent_id).map_err(|e| ApiError::invalid(&f("agent_id"), e))?;
+        if !seen.insert(m.agent_id.clone()) {
+            return Err(ApiError::invalid(
+                &f("agent_id"),
+                format!("agent `{}` is listed twice", m.agent_id),
+            ));
+        }
+        for (name, v, max) in [
+            ("level", m.level, 100),
+            ("position", m.position, 10_000),
+            ("weight", m.weight, 1000),
+        ] {
+            if v > max {
+                return Err(ApiError::invalid(
+                    &f(name),
+                    format!("must be between 0 and {max}"),
+                ));
+            }
+        }
+        out.push(QueueMember {
+            agent_id: m.agent_id,
+            level: m.level,
+            position: m.position,
+            weight: m.weight,
+        });
+    }
+    // Member order: level, then position (ties by agent id), as routing reads it.
+    out.sort_by(|a, b| (a.level, a.position, &a.agent_id).cmp(&(b.level, b.position, &b.agent_id)));
+    Ok(out)
 }
 
 impl QueueBody {
+    /// `base` with this body's routing fields applied, validated. Errors: 422 naming the field.
+    fn routing(&self, mut r: QueueRouting) -> Result<QueueRouting, ApiError> {
+        if let Some(s) = &self.strategy {
+            r.strategy = Strategy::parse(s).ok_or_else(|| {
+                ApiError::invalid(
+                    "strategy",
+                    "must be ring_all, longest_idle, round_robin, fewest_calls, least_talk_time, top_down, random or weighted_random",
+                )
+            })?;
+        }
+        if let Some(m) = &self.routing {
+            r.mode = RoutingMode::parse(m)
+                .ok_or_else(|| ApiError::invalid("routing", "must be manual or auto"))?;
+        }
+        if let Some(sk) = &self.required_skills {
+            validate::skills("required_skills", sk)?;
+            r.required_skills = sk.clone();
+        }
+        Ok(r)
+    }
+
     /// `base` with this body's settings applied, validated. Errors: 422 naming the setting.
     fn settings(&self, mut s: QueueSettings) -> Result<QueueSettings, ApiError> {
         s.sla_threshold_s = self.sla_threshold_s.unwrap_or(s.sla_threshold_s);
@@ -130,10 +255,12 @@ pub async fn create_queue(
     let name = b.name.clone().unwrap_or_else(|| id.to_string());
     check_name(&name)?;
     let settings = b.settings(QueueSettings::default())?;
+    let routing = b.routing(QueueRouting::default())?;
     let rec = QueueRecord {
         id: id.to_string(),
         name,
         settings,
+        routing,
         created_at: 0,
         updated_at: 0,
         version: 0,
@@ -244,6 +371,55 @@ pub async fn patch_queue(
             q.name = n.clone();
         }
         q.settings = b.settings(q.settings)?;
+        q.routing = b.routing(q.routing)?;
+        match s
+            .engine
+            .put_queue(auth.tenant_id, q, Expect::Version(base), &auth.actor())
+            .await
+        {
+            Err(EngineError::VersionMismatch { .. }) if !if_match.is_conditional() => continue,
+            r => {
+                let q = r?;
+                return Ok((etag_header(q.version), Json(q.into())));
+            }
+        }
+    }
+}
+
+/// Replaces a queue's members (agents with tier `level`, `position` and `weight`). Every agent
+/// must exist (422 naming `members` otherwise). In an `auto` queue the distributor runs at
+/// once: new available members take waiting calls. With `If-Match` the change applies only to
+/// that version of the queue (412 otherwise).
+#[utoipa::path(put, path = "/api/v1/queues/{queue_id}/members", operation_id = "putQueueMembers", tag = "queues",
+    params(("queue_id" = String, Path,), ("If-Match" = Option<String>, Header, description = "ETag of the queue version to change")),
+    request_body = MembersBody,
+    responses((status = 200, body = QueueDto, headers(("ETag" = String, description = "The queue's new version"))),
+        (status = 404, description = "No such queue"), (status = 412, description = "If-Match does not match"),
+        (status = 422, description = "Invalid member"), (status = 503, description = "Not stored; retry (see Retry-After)")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn put_members(
+    State(s): State<AppState>,
+    auth: Authorized<perm::QueuesWrite>,
+    Path(id): Path<String>,
+    if_match: IfMatch,
+    ApiJson(b): ApiJson<MembersBody>,
+) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
+    let members = members(b)?;
+    loop {
+        let mut q = s
+            .engine
+            .queue(auth.tenant_id, &id)
+            .await
+            .map_err(|e| match e {
+                EngineError::NoSuchQueue(_) if if_match.is_conditional() => {
+                    ApiError::precondition_failed(format!("no queue `{id}`: If-Match cannot match"))
+                }
+                EngineError::NoSuchQueue(_) => ApiError::not_found(format!("no queue `{id}`")),
+                e => e.into(),
+            })?;
+        if_match.check(q.version)?;
+        let base = q.version;
+        q.routing.members = members.clone();
         match s
             .engine
             .put_queue(auth.tenant_id, q, Expect::Version(base), &auth.actor())

@@ -28,9 +28,9 @@ use crate::extract::Params;
 use crate::metrics::SubscriberGuard;
 
 /// Topics a client may ask for with `?topics=` (default: all): the topics messages are
-/// published on today (`switchboard_core::event::topic_of`). `queues` and `agents` (DESIGN.md)
-/// join this list, and only then are accepted, when messages are published on them.
-pub const TOPICS: &[&str] = &["calls", "alerts"];
+/// published on today (`switchboard_core::event::topic_of`). `queues` (DESIGN.md) joins this
+/// list, and only then is accepted, when messages are published on it.
+pub const TOPICS: &[&str] = &["calls", "alerts", "agents"];
 /// Close code for a disconnected slow consumer.
 pub const CLOSE_SLOW: u16 = 4008;
 /// Close code when the stream's credential is revoked or expires, or its user or tenant is
@@ -45,7 +45,7 @@ const CATCH_UP_PAGE: u64 = 1000;
 /// Opens the stream. Credential: `Authorization: Bearer`, `X-API-Key`, or (for browsers, which
 /// cannot set headers on a WebSocket) `?access_token=` or `?api_key=`; the stream closes with
 /// code 4001 when the credential is revoked or expires, or its user or tenant is deactivated. `since` = last seq seen (at most the
-/// tenant's latest seq, else 400); `topics` = comma-separated subset of `calls,alerts`
+/// tenant's latest seq, else 400); `topics` = comma-separated subset of `calls,alerts,agents`
 /// (an unknown or not yet published topic is a 400).
 #[utoipa::path(get, path = "/api/v1/stream", operation_id = "stream", tag = "stream",
     params(("since" = Option<i64>, Query,), ("topics" = Option<String>, Query,), ("api_key" = Option<String>, Query,), ("access_token" = Option<String>, Query,)),

@@ -7,7 +7,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use switchboard_core::{format_rfc3339, Clock, TenantId};
@@ -56,11 +56,6 @@ fn dto(t: Tenant) -> TenantDto {
     }
 }
 
-/// `null` and absent differ: `Some(None)` clears, `None` leaves as is.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
 /// `PATCH` body: the fields to change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +67,7 @@ pub struct TenantPatch {
     /// IANA time zone.
     pub time_zone: Option<String>,
     /// ISO 3166-1 alpha-2 country; `null` clears it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "crate::extract::nullable")]
     #[schema(value_type = Option<String>)]
     pub default_region: Option<Option<String>>,
     /// Reactivate (`true`) or deactivate (`false`); only on `/api/v1/tenants/{id}`.

@@ -62,6 +62,10 @@ pub struct Model {
     /// The queue's `sla_threshold_s` frozen at first queue entry, seconds (NULL for calls
     /// never queued, and for calls stored before it was recorded).
     pub sla_threshold_s: Option<i32>,
+    /// Entry into the current (or last) queue, epoch ms; kept when the call is re-queued.
+    pub queue_entered_at: Option<i64>,
+    /// The agents a `ring_all` offer rings: a JSON array of agent ids, or NULL.
+    pub ring_group: Option<String>,
 }
 
 /// No relations are declared.

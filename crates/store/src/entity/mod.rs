@@ -8,6 +8,7 @@ pub mod audit;
 pub mod call;
 pub mod call_event;
 pub mod queue;
+pub mod queue_member;
 pub mod queue_stat;
 pub mod refresh_token;
 pub mod tenant;

@@ -25,6 +25,12 @@ pub struct Model {
     pub short_call_s: i32,
     /// Whether completed answered calls get `survey_requested`.
     pub survey_enabled: bool,
+    /// Distribution strategy (`longest_idle`, `ring_all`, …; DESIGN.md "Routing").
+    pub strategy: String,
+    /// `manual` (clients route) or `auto` (the engine distributes).
+    pub routing: String,
+    /// Skills an agent needs: JSON object `{name: minimum level 0–10}`.
+    pub required_skills: String,
     /// Creation time, epoch ms.
     pub created_at: i64,
     /// Last change, epoch ms.
