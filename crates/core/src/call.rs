@@ -486,6 +486,7 @@ mod tests {
             agent_id: a("a1"),
             routing_time: None,
             ring_group: Vec::new(),
+            targets: Vec::new(),
         }
     }
     fn answered() -> EventKind {

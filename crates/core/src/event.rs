@@ -134,6 +134,10 @@ pub enum EventKind {
         /// first to answer takes the call. Empty for a one-agent offer.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ring_group: Vec<AgentId>,
+        /// Engine-made offers: where telephony rings the offered agents (their `sip_uri`s, in
+        /// `ring_group` order; agents without one are left out).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        targets: Vec<String>,
     },
     /// The agent answered.
     CallAnswered {
@@ -641,6 +645,7 @@ mod tests {
                     agent_id: a(),
                     routing_time: Some(1.5),
                     ring_group: Vec::new(),
+                    targets: Vec::new(),
                 },
                 json!({"agent_id":"a1","routing_time":1.5}),
             ),

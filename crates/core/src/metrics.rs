@@ -716,6 +716,7 @@ mod tests {
                     agent_id: AgentId::parse("a").unwrap(),
                     routing_time: None,
                     ring_group: Vec::new(),
+                    targets: Vec::new(),
                 },
                 t0 + 40_000,
             ),

@@ -290,7 +290,7 @@ client_event! {
         #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, minimum = 0))]
         opt routing_time: Option<Seconds>,
     } => {
-        Ok(EventKind::CallRouted { agent_id, routing_time: routing_time.map(|s| s.0), ring_group: Vec::new() })
+        Ok(EventKind::CallRouted { agent_id, routing_time: routing_time.map(|s| s.0), ring_group: Vec::new(), targets: Vec::new() })
     }
 }
 

@@ -239,6 +239,7 @@ mod tests {
             agent_id: agent(a),
             routing_time: None,
             ring_group: Vec::new(),
+            targets: Vec::new(),
         }
     }
 

@@ -83,6 +83,7 @@ fn client_event() -> impl Strategy<Value = EventKind> {
             agent_id: a(x),
             routing_time: None,
             ring_group: Vec::new(),
+                targets: Vec::new(),
         }),
         3 => Just(EventKind::CallAnswered {
             agent_id: None,
@@ -515,6 +516,7 @@ fn reload_rearms_the_hold_timer_of_a_second_hold() {
             agent_id: a("a1"),
             routing_time: None,
             ring_group: Vec::new(),
+            targets: Vec::new(),
         }),
         Step::Client(EventKind::CallAnswered {
             agent_id: None,

@@ -139,6 +139,7 @@ fn fitting(status: Option<CallStatus>) -> Vec<EventKind> {
         agent_id: a(x),
         routing_time: None,
         ring_group: Vec::new(),
+        targets: Vec::new(),
     };
     let ended = |r| EventKind::CallEnded {
         end_reason: r,

@@ -228,6 +228,7 @@ fn map_row(cols: &Columns, rec: &csv::ByteRecord) -> Result<Option<TraceCall>, &
                 agent_id,
                 routing_time: None,
                 ring_group: Vec::new(),
+                targets: Vec::new(),
             },
         ));
         kinds.push((
@@ -436,6 +437,7 @@ mod tests {
                 agent_id: AgentId::parse("MICHAL").unwrap(),
                 routing_time: None,
                 ring_group: Vec::new(),
+                targets: Vec::new(),
             }
         );
         assert_eq!(
@@ -479,6 +481,7 @@ mod tests {
                 agent_id: AgentId::parse("NO_SERVER").unwrap(),
                 routing_time: None,
                 ring_group: Vec::new(),
+                targets: Vec::new(),
             }
         );
     }

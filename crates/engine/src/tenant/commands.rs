@@ -26,6 +26,15 @@ pub struct AgentView {
 }
 
 impl TenantState {
+    /// The time a command takes effect on the tenant's timeline: on the `event_time` clock the
+    /// watermark (a replay's "now"; wall-clock `now` before the first event), else `now`.
+    pub(crate) fn clock_now(&self, now: i64) -> i64 {
+        match self.settings.clock {
+            switchboard_core::Clock::EventTime if self.watermark != i64::MIN => self.watermark,
+            _ => now,
+        }
+    }
+
     /// The agent with its presence, if configured (an agent only seen in events is not one).
     pub fn agent_view(&self, id: &str) -> Option<AgentView> {
         let a = self.agents.get(id).filter(|a| a.row.version > 0)?;
@@ -101,18 +110,27 @@ impl TenantState {
                 row.version = c.version + 1;
             }
             None => {
-                row.status_since = now;
-                row.idle_since = now;
                 row.created_at = now;
                 row.version = 1;
             }
         }
         row.updated_at = now;
         let id = row.agent_id.clone();
+        let at = self.clock_now(now);
+        if current.is_none() {
+            row.status_since = at;
+            row.idle_since = at;
+        }
         self.agents.put(row);
-        self.touch_agent(&id, "configured", now, out);
+        if current.is_none() {
+            // A new agent's first presence is published (from `offline`).
+            if let Some(a) = self.agents.get_mut(&id) {
+                a.published = Presence::Offline;
+            }
+        }
+        self.touch_agent(&id, "configured", at, out);
         out.agents.push(id.clone());
-        self.distribute(now, out);
+        self.distribute(at, out);
         Ok(current)
     }
 
@@ -128,6 +146,8 @@ impl TenantState {
         now: i64,
         out: &mut Pending,
     ) -> Result<AgentStatus, EngineError> {
+        let now_wall = now;
+        let now = self.clock_now(now);
         let a = self
             .agents
             .get_mut(id)
@@ -139,7 +159,7 @@ impl TenantState {
         }
         a.row.status = status;
         a.row.status_since = now;
-        a.row.updated_at = now;
+        a.row.updated_at = now_wall;
         if status == AgentStatus::Available {
             a.row.missed = 0;
             if a.connected.is_empty() && a.row.wrap_up_until.is_none() {
@@ -186,8 +206,10 @@ impl TenantState {
         );
     }
 
-    /// Runs a distribution pass at `now` (after a queue's routing changed).
+    /// Runs a distribution pass at `now` on the tenant's clock (after a queue's routing
+    /// changed).
     pub(crate) fn distribute_now(&mut self, now: i64, out: &mut Pending) {
-        self.distribute(now, out);
+        let at = self.clock_now(now);
+        self.distribute(at, out);
     }
 }

@@ -96,6 +96,10 @@ impl TenantState {
             if let Some(q) = self.queues.get_state_mut(&queue_ids[a.queue]) {
                 q.last_offered = a.agents.last().map(|&i| agent_ids[i].clone());
             }
+            let targets = group
+                .iter()
+                .filter_map(|g| self.agents.get(g.as_str())?.row.sip_uri.clone())
+                .collect();
             if group.len() == 1 {
                 group.clear();
             }
@@ -103,6 +107,7 @@ impl TenantState {
                 agent_id: first,
                 routing_time: None,
                 ring_group: group,
+                targets,
             };
             let answered_before = self.calls[&key].call.answered_at.is_some();
             self.emit(&key, kind.clone(), ts, None, out);

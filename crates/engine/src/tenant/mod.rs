@@ -277,12 +277,11 @@ impl TenantState {
         if e.call.status != CallStatus::Ringing {
             return Vec::new();
         }
-        e.call
-            .agent_id
+        e.holds
             .iter()
-            .map(|a| crate::OfferedAgent {
-                agent_id: a.as_str().to_owned(),
-                sip_uri: None,
+            .map(|(a, _)| crate::OfferedAgent {
+                agent_id: a.clone(),
+                sip_uri: self.agents.get(a).and_then(|a| a.row.sip_uri.clone()),
             })
             .collect()
     }
