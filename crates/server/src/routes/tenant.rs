@@ -57,7 +57,9 @@ fn dto(t: Tenant) -> TenantDto {
 }
 
 /// `null` and absent differ: `Some(None)` clears, `None` leaves as is.
-fn nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn nullable<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
