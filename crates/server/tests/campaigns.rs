@@ -215,39 +215,24 @@ async fn campaigns_take_defaults_and_their_destination_lists_keep_counters() {
     let b = destination(&app, "b").await;
     let ghost = uuid::Uuid::now_v7().to_string();
     let dests = format!("{p}/{id}/destinations");
-    refused(
-        &app,
-        Method::PUT,
-        &dests,
-        json!([{"destination_id": a}, {"destination_id": ghost}]),
-        "[1].destination_id",
-    )
-    .await;
-    refused(
-        &app,
-        Method::PUT,
-        &dests,
-        json!([{"destination_id": a}, {"destination_id": a}]),
-        "[1].destination_id",
-    )
-    .await;
-    refused(
-        &app,
-        Method::PUT,
-        &dests,
-        json!([{"destination_id": a, "weight": 1_000_001}]),
-        "[0].weight",
-    )
-    .await;
-    refused(
-        &app,
-        Method::PUT,
-        &dests,
-        json!([{"destination_id": a, "cap": 1}]),
-        "[0].cap",
-    )
-    .await;
-    refused(&app, Method::PUT, &dests, json!({"destination_id": a}), "").await;
+    for (body, f) in [
+        (
+            json!([{"destination_id": a}, {"destination_id": ghost}]),
+            "[1].destination_id",
+        ),
+        (
+            json!([{"destination_id": a}, {"destination_id": a}]),
+            "[1].destination_id",
+        ),
+        (
+            json!([{"destination_id": a, "weight": 1_000_001}]),
+            "[0].weight",
+        ),
+        (json!([{"destination_id": a, "cap": 1}]), "[0].cap"),
+        (json!({"destination_id": a}), ""),
+    ] {
+        refused(&app, Method::PUT, &dests, body, f).await;
+    }
 
     let first = links(&app, &id, json!([
         {"destination_id": a, "priority": 1, "weight": 2, "concurrency_cap": 3, "total_cap": 100},

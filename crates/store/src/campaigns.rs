@@ -8,16 +8,17 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    TransactionTrait,
 };
 use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use switchboard_core::routing::CampaignStrategy;
 use switchboard_core::TenantId;
 
 use crate::audit::Actor;
-use crate::crud::{audit, check_version, lock, update_action, Keys};
+use crate::crud::{self, audit, lock, Keys, Resource, Versioned};
 use crate::entity::{campaign, campaign_link, destination, phone_number};
 use crate::{corrupt, Store, StoreError};
 
@@ -37,31 +38,108 @@ pub struct CampaignSettings {
     pub active: bool,
 }
 
-/// A stored campaign.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Campaign {
-    /// Campaign id (UUIDv7).
-    pub id: Uuid,
-    /// Owning tenant.
-    pub tenant_id: TenantId,
-    /// Its settings.
-    pub settings: CampaignSettings,
-    /// The link the previous call went to (`round_robin`).
-    pub last_used_link_id: Option<Uuid>,
-    /// Epoch ms.
-    pub created_at: i64,
-    /// Epoch ms.
-    pub updated_at: i64,
-    /// Bumped on every change of the settings (the `ETag`).
-    pub version: i64,
+/// A stored campaign (its routing state, the link used last, is the store's own).
+pub type Campaign = Versioned<CampaignSettings>;
+
+/// The wire name of a strategy (`round_robin`).
+pub fn strategy_name(s: CampaignStrategy) -> &'static str {
+    match s {
+        CampaignStrategy::Priority => "priority",
+        CampaignStrategy::RoundRobin => "round_robin",
+        CampaignStrategy::Weighted => "weighted",
+    }
 }
 
-impl Campaign {
-    /// The campaign as the audit log shows it.
-    pub fn audit_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.settings).unwrap_or_default();
-        v["id"] = serde_json::json!(self.id);
+fn strategy(name: &str) -> Option<CampaignStrategy> {
+    use CampaignStrategy::*;
+    [Priority, RoundRobin, Weighted]
+        .into_iter()
+        .find(|s| strategy_name(*s) == name)
+}
+
+impl Resource for CampaignSettings {
+    type Entity = campaign::Entity;
+    type Row = campaign::Model;
+    type Active = campaign::ActiveModel;
+    const KIND: &'static str = "campaign";
+    const TAKEN: &'static str = "the campaign exists";
+
+    fn keys() -> Keys<campaign::Column> {
+        Keys {
+            id: campaign::Column::Id,
+            tenant: campaign::Column::TenantId,
+            version: campaign::Column::Version,
+        }
+    }
+
+    fn from_model(m: campaign::Model) -> Result<Campaign, StoreError> {
+        Ok(Versioned {
+            id: m.id,
+            tenant_id: TenantId(m.tenant_id),
+            settings: CampaignSettings {
+                name: m.name,
+                strategy: strategy(&m.strategy).ok_or_else(|| corrupt("campaigns.strategy"))?,
+                dial_timeout_s: m.dial_timeout_s.max(0) as u32,
+                max_call_s: m.max_call_s.max(0) as u32,
+                active: m.active,
+            },
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            version: m.version,
+        })
+    }
+
+    /// Every column but `last_used_link_id`, which only routing writes.
+    fn row(c: &Campaign) -> campaign::ActiveModel {
+        let s = &c.settings;
+        campaign::ActiveModel {
+            id: Set(c.id),
+            tenant_id: Set(c.tenant_id.0),
+            name: Set(s.name.clone()),
+            strategy: Set(strategy_name(s.strategy).to_owned()),
+            dial_timeout_s: Set(clamp_i32(s.dial_timeout_s)),
+            max_call_s: Set(clamp_i32(s.max_call_s)),
+            active: Set(s.active),
+            created_at: Set(c.created_at),
+            updated_at: Set(c.updated_at),
+            version: Set(c.version),
+            ..Default::default()
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.active
+    }
+
+    fn audit_json(c: &Campaign) -> Value {
+        let mut v = serde_json::to_value(&c.settings).unwrap_or_default();
+        v["id"] = serde_json::json!(c.id);
         v
+    }
+
+    /// Deletes the campaign's links; the audit entry's `before` lists them.
+    ///
+    /// Errors: `Conflict` while a DID points to the campaign.
+    async fn before_delete<C: ConnectionTrait>(db: &C, c: &Campaign) -> Result<Value, StoreError> {
+        let did = phone_number::Entity::find()
+            .filter(phone_number::Column::CampaignId.eq(c.id))
+            .filter(phone_number::Column::TenantId.eq(c.tenant_id.0))
+            .one(db)
+            .await?;
+        if let Some(d) = did {
+            return Err(StoreError::Conflict(format!(
+                "DID {} ({}) routes to this campaign: point it elsewhere or delete it first",
+                d.number, d.id
+            )));
+        }
+        let links = find_links(db, c.tenant_id, c.id).await?;
+        campaign_link::Entity::delete_many()
+            .filter(campaign_link::Column::CampaignId.eq(c.id))
+            .exec(db)
+            .await?;
+        let mut b = Self::audit_json(c);
+        b["destinations"] = links_json(&links);
+        Ok(b)
     }
 }
 
@@ -99,52 +177,6 @@ pub struct CampaignLink {
     pub total_calls: u64,
 }
 
-pub(crate) fn campaign_from(m: campaign::Model) -> Result<Campaign, StoreError> {
-    let strategy = serde_json::from_value(serde_json::Value::String(m.strategy))
-        .map_err(|_| corrupt("campaigns.strategy"))?;
-    Ok(Campaign {
-        id: m.id,
-        tenant_id: TenantId(m.tenant_id),
-        settings: CampaignSettings {
-            name: m.name,
-            strategy,
-            dial_timeout_s: m.dial_timeout_s.max(0) as u32,
-            max_call_s: m.max_call_s.max(0) as u32,
-            active: m.active,
-        },
-        last_used_link_id: m.last_used_link_id,
-        created_at: m.created_at,
-        updated_at: m.updated_at,
-        version: m.version,
-    })
-}
-
-/// The wire name of a strategy (`round_robin`).
-pub fn strategy_name(s: CampaignStrategy) -> &'static str {
-    match s {
-        CampaignStrategy::Priority => "priority",
-        CampaignStrategy::RoundRobin => "round_robin",
-        CampaignStrategy::Weighted => "weighted",
-    }
-}
-
-fn row(c: &Campaign) -> campaign::ActiveModel {
-    let s = &c.settings;
-    campaign::ActiveModel {
-        id: Set(c.id),
-        tenant_id: Set(c.tenant_id.0),
-        name: Set(s.name.clone()),
-        strategy: Set(strategy_name(s.strategy).to_owned()),
-        dial_timeout_s: Set(s.dial_timeout_s.min(i32::MAX as u32) as i32),
-        max_call_s: Set(s.max_call_s.min(i32::MAX as u32) as i32),
-        active: Set(s.active),
-        last_used_link_id: Set(c.last_used_link_id),
-        created_at: Set(c.created_at),
-        updated_at: Set(c.updated_at),
-        version: Set(c.version),
-    }
-}
-
 pub(crate) fn link_from(m: campaign_link::Model) -> CampaignLink {
     CampaignLink {
         id: m.id,
@@ -161,28 +193,6 @@ pub(crate) fn link_from(m: campaign_link::Model) -> CampaignLink {
         active_calls: m.active_calls.max(0) as u32,
         total_calls: m.total_calls.max(0) as u64,
     }
-}
-
-pub(crate) fn keys() -> Keys<campaign::Column> {
-    Keys {
-        id: campaign::Column::Id,
-        tenant: campaign::Column::TenantId,
-        touch: campaign::Column::Version,
-    }
-}
-
-pub(crate) async fn find_campaign<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: TenantId,
-    id: Uuid,
-) -> Result<Campaign, StoreError> {
-    campaign_from(
-        campaign::Entity::find_by_id(id)
-            .filter(campaign::Column::TenantId.eq(tenant_id.0))
-            .one(db)
-            .await?
-            .ok_or(StoreError::NotFound)?,
-    )
 }
 
 /// A campaign's links in list order.
@@ -202,7 +212,7 @@ pub(crate) async fn find_links<C: ConnectionTrait>(
         .collect())
 }
 
-fn links_json(links: &[CampaignLink]) -> serde_json::Value {
+fn links_json(links: &[CampaignLink]) -> Value {
     serde_json::json!(links
         .iter()
         .map(|l| {
@@ -222,157 +232,13 @@ fn clamp_i64(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Creates a campaign (without destinations), with its audit entry.
-    pub async fn create_campaign(
-        &self,
-        tenant_id: TenantId,
-        settings: &CampaignSettings,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Campaign, StoreError> {
-        let c = Campaign {
-            id: Uuid::now_v7(),
-            tenant_id,
-            settings: settings.clone(),
-            last_used_link_id: None,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let txn = self.db.begin().await?;
-        campaign::Entity::insert(row(&c)).exec(&txn).await?;
-        let after = Some(c.audit_json());
-        audit(
-            &txn,
-            tenant_id,
-            actor,
-            "campaign.create",
-            ("campaign", c.id),
-            None,
-            after,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(c)
-    }
-
-    /// One campaign. Errors: `NotFound`.
-    pub async fn campaign(&self, tenant_id: TenantId, id: Uuid) -> Result<Campaign, StoreError> {
-        find_campaign(&self.db, tenant_id, id).await
-    }
-
-    /// Campaigns in id (creation) order, after `after`, at most `limit`.
-    pub async fn campaigns(
-        &self,
-        tenant_id: TenantId,
-        after: Option<Uuid>,
-        limit: u64,
-    ) -> Result<Vec<Campaign>, StoreError> {
-        let mut q = campaign::Entity::find().filter(campaign::Column::TenantId.eq(tenant_id.0));
-        if let Some(a) = after {
-            q = q.filter(campaign::Column::Id.gt(a));
-        }
-        q.order_by_asc(campaign::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(campaign_from)
-            .collect()
-    }
-
-    /// Writes a campaign's settings if it is still at version `expect`, with its audit entry;
-    /// settings equal to the stored ones write nothing. Reservations made before keep their
-    /// leases.
-    ///
-    /// Errors: `NotFound`; `VersionMismatch`.
-    pub async fn update_campaign(
-        &self,
-        tenant_id: TenantId,
-        id: Uuid,
-        settings: &CampaignSettings,
-        expect: i64,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Campaign, StoreError> {
-        let txn = self.db.begin().await?;
-        lock::<campaign::Entity, _>(&txn, keys(), tenant_id, id).await?;
-        let before = find_campaign(&txn, tenant_id, id).await?;
-        check_version(expect, before.version)?;
-        if before.settings == *settings {
-            txn.commit().await?;
-            return Ok(before);
-        }
-        let after = Campaign {
-            settings: settings.clone(),
-            updated_at: now,
-            version: before.version + 1,
-            ..before.clone()
-        };
-        campaign::Entity::update(row(&after)).exec(&txn).await?;
-        let action = update_action("campaign", before.settings.active, settings.active);
-        let (b, a) = (Some(before.audit_json()), Some(after.audit_json()));
-        audit(&txn, tenant_id, actor, &action, ("campaign", id), b, a, now).await?;
-        txn.commit().await?;
-        Ok(after)
-    }
-
-    /// Deletes a campaign and its links, with its audit entry. Calls it routed keep their
-    /// CDRs; their slots die with the links.
-    ///
-    /// Errors: `NotFound`; `Conflict` while a DID points to it.
-    pub async fn delete_campaign(
-        &self,
-        tenant_id: TenantId,
-        id: Uuid,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        lock::<campaign::Entity, _>(&txn, keys(), tenant_id, id).await?;
-        let before = find_campaign(&txn, tenant_id, id).await?;
-        let did = phone_number::Entity::find()
-            .filter(phone_number::Column::CampaignId.eq(id))
-            .filter(phone_number::Column::TenantId.eq(tenant_id.0))
-            .one(&txn)
-            .await?;
-        if let Some(d) = did {
-            return Err(StoreError::Conflict(format!(
-                "DID {} ({}) routes to this campaign: point it elsewhere or delete it first",
-                d.number, d.id
-            )));
-        }
-        let links = find_links(&txn, tenant_id, id).await?;
-        campaign_link::Entity::delete_many()
-            .filter(campaign_link::Column::CampaignId.eq(id))
-            .exec(&txn)
-            .await?;
-        campaign::Entity::delete_by_id(id).exec(&txn).await?;
-        let mut b = before.audit_json();
-        b["destinations"] = links_json(&links);
-        audit(
-            &txn,
-            tenant_id,
-            actor,
-            "campaign.delete",
-            ("campaign", id),
-            Some(b),
-            None,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
     /// A campaign's links in list order, with their counters. Errors: `NotFound` (campaign).
     pub async fn campaign_links(
         &self,
         tenant_id: TenantId,
         campaign_id: Uuid,
     ) -> Result<Vec<CampaignLink>, StoreError> {
-        find_campaign(&self.db, tenant_id, campaign_id).await?;
+        crud::find::<CampaignSettings, _>(&self.db, tenant_id, campaign_id).await?;
         find_links(&self.db, tenant_id, campaign_id).await
     }
 
@@ -390,13 +256,6 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Replaces a campaign's links with `links` (in this order), with one audit entry
-    /// (`campaign.destinations_update`): a link whose destination stays keeps its id and its
-    /// counters, a new destination gets a new link at zero, a destination left out loses its
-    /// link (calls up on it keep going; their slots are gone with it). The same list again
-    /// writes nothing.
-    ///
-    /// Errors: `NotFound` (campaign); `Invalid` on `[i].destination_id` for a destination
     /// the tenant lacks or named twice.
     pub async fn put_campaign_links(
         &self,
@@ -408,7 +267,7 @@ impl Store {
     ) -> Result<Vec<CampaignLink>, StoreError> {
         let txn = self.db.begin().await?;
         // The campaign's lock also serialises this with its routing decisions.
-        lock::<campaign::Entity, _>(&txn, keys(), tenant_id, campaign_id).await?;
+        lock::<CampaignSettings, _>(&txn, tenant_id, campaign_id).await?;
         let before = find_links(&txn, tenant_id, campaign_id).await?;
         let mut seen = HashMap::new();
         for (i, l) in links.iter().enumerate() {

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use switchboard_core::TenantId;
 
-use crate::campaigns::keys;
+use crate::campaigns::CampaignSettings;
 use crate::crud::lock;
-use crate::entity::{campaign, campaign_link, cdr, route_reservation};
+use crate::entity::{campaign_link, cdr, route_reservation};
 use crate::reservations::{give_back, release};
 use crate::{corrupt, map_insert_err, Store, StoreError};
 
@@ -270,7 +270,7 @@ impl Store {
             Release::Link(_) => {
                 let l = link.as_ref().ok_or(StoreError::NotFound)?;
                 // The campaign first, as its routing decisions do: serialised with them.
-                match lock::<campaign::Entity, _>(&txn, keys(), tenant_id, l.campaign_id).await {
+                match lock::<CampaignSettings, _>(&txn, tenant_id, l.campaign_id).await {
                     Ok(()) | Err(StoreError::NotFound) => {}
                     Err(e) => return Err(e),
                 }

@@ -2,19 +2,15 @@
 //! reached at a SIP URI or an E.164 number. Every change is written with its audit entry in
 //! one transaction; a destination still linked to a campaign is not deleted.
 
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
-use uuid::Uuid;
+use serde_json::Value;
 
 use switchboard_core::TenantId;
 
-use crate::audit::Actor;
-use crate::crud::{audit, check_version, lock, update_action, Keys};
+use crate::crud::{Keys, Resource, Versioned};
 use crate::entity::{campaign_link, destination};
-use crate::{Store, StoreError};
+use crate::StoreError;
 
 /// What a client sets of a destination (validated by the server).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,30 +36,9 @@ pub struct DestinationSettings {
 }
 
 /// A stored destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destination {
-    /// Destination id (UUIDv7).
-    pub id: Uuid,
-    /// Owning tenant.
-    pub tenant_id: TenantId,
-    /// Its settings.
-    pub settings: DestinationSettings,
-    /// Epoch ms.
-    pub created_at: i64,
-    /// Epoch ms.
-    pub updated_at: i64,
-    /// Bumped on every change (the `ETag`).
-    pub version: i64,
-}
+pub type Destination = Versioned<DestinationSettings>;
 
 impl Destination {
-    /// The destination as the audit log shows it.
-    pub fn audit_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(&self.settings).unwrap_or_default();
-        v["id"] = serde_json::json!(self.id);
-        v
-    }
-
     /// Where telephony sends a call for it: the SIP URI, else `tel:<E.164>` (RFC 3966) for the
     /// proxy to hand to its PSTN gateway.
     pub fn target(&self) -> String {
@@ -76,7 +51,7 @@ impl Destination {
 }
 
 pub(crate) fn destination_from(m: destination::Model) -> Destination {
-    Destination {
+    Versioned {
         id: m.id,
         tenant_id: TenantId(m.tenant_id),
         settings: DestinationSettings {
@@ -96,175 +71,64 @@ pub(crate) fn destination_from(m: destination::Model) -> Destination {
     }
 }
 
-fn row(d: &Destination) -> destination::ActiveModel {
-    let s = d.settings.clone();
-    destination::ActiveModel {
-        id: Set(d.id),
-        tenant_id: Set(d.tenant_id.0),
-        name: Set(s.name),
-        sip_uri: Set(s.sip_uri),
-        number: Set(s.number),
-        active: Set(s.active),
-        client_identifier: Set(s.client_identifier),
-        outbound_auth: Set(s.outbound_auth),
-        callerid_override: Set(s.callerid_override),
-        context: Set(s.context),
-        transport: Set(s.transport),
-        created_at: Set(d.created_at),
-        updated_at: Set(d.updated_at),
-        version: Set(d.version),
-    }
-}
+impl Resource for DestinationSettings {
+    type Entity = destination::Entity;
+    type Row = destination::Model;
+    type Active = destination::ActiveModel;
+    const KIND: &'static str = "destination";
+    const TAKEN: &'static str = "the destination exists";
 
-fn keys() -> Keys<destination::Column> {
-    Keys {
-        id: destination::Column::Id,
-        tenant: destination::Column::TenantId,
-        touch: destination::Column::Version,
-    }
-}
-
-/// The destination `id` of `tenant_id`, read on `db`. Errors: `NotFound`.
-pub(crate) async fn find_destination<C: ConnectionTrait>(
-    db: &C,
-    tenant_id: TenantId,
-    id: Uuid,
-) -> Result<Destination, StoreError> {
-    destination::Entity::find_by_id(id)
-        .filter(destination::Column::TenantId.eq(tenant_id.0))
-        .one(db)
-        .await?
-        .map(destination_from)
-        .ok_or(StoreError::NotFound)
-}
-
-impl Store {
-    /// Creates a destination, with its audit entry.
-    pub async fn create_destination(
-        &self,
-        tenant_id: TenantId,
-        settings: &DestinationSettings,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Destination, StoreError> {
-        let d = Destination {
-            id: Uuid::now_v7(),
-            tenant_id,
-            settings: settings.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        let txn = self.db.begin().await?;
-        destination::Entity::insert(row(&d)).exec(&txn).await?;
-        let after = Some(d.audit_json());
-        audit(
-            &txn,
-            tenant_id,
-            actor,
-            "destination.create",
-            ("destination", d.id),
-            None,
-            after,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(d)
-    }
-
-    /// One destination. Errors: `NotFound`.
-    pub async fn destination(
-        &self,
-        tenant_id: TenantId,
-        id: Uuid,
-    ) -> Result<Destination, StoreError> {
-        find_destination(&self.db, tenant_id, id).await
-    }
-
-    /// Destinations in id (creation) order, after `after`, at most `limit`.
-    pub async fn destinations(
-        &self,
-        tenant_id: TenantId,
-        after: Option<Uuid>,
-        limit: u64,
-    ) -> Result<Vec<Destination>, StoreError> {
-        let mut q =
-            destination::Entity::find().filter(destination::Column::TenantId.eq(tenant_id.0));
-        if let Some(a) = after {
-            q = q.filter(destination::Column::Id.gt(a));
+    fn keys() -> Keys<destination::Column> {
+        Keys {
+            id: destination::Column::Id,
+            tenant: destination::Column::TenantId,
+            version: destination::Column::Version,
         }
-        Ok(q.order_by_asc(destination::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(destination_from)
-            .collect())
     }
 
-    /// Writes a destination's settings if it is still at version `expect`, with its audit
-    /// entry; settings equal to the stored ones write nothing.
-    ///
-    /// Errors: `NotFound`; `VersionMismatch`.
-    pub async fn update_destination(
-        &self,
-        tenant_id: TenantId,
-        id: Uuid,
-        settings: &DestinationSettings,
-        expect: i64,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Destination, StoreError> {
-        let txn = self.db.begin().await?;
-        lock::<destination::Entity, _>(&txn, keys(), tenant_id, id).await?;
-        let before = find_destination(&txn, tenant_id, id).await?;
-        check_version(expect, before.version)?;
-        if before.settings == *settings {
-            txn.commit().await?;
-            return Ok(before);
+    fn from_model(m: destination::Model) -> Result<Destination, StoreError> {
+        Ok(destination_from(m))
+    }
+
+    fn row(d: &Destination) -> destination::ActiveModel {
+        let s = d.settings.clone();
+        destination::ActiveModel {
+            id: Set(d.id),
+            tenant_id: Set(d.tenant_id.0),
+            name: Set(s.name),
+            sip_uri: Set(s.sip_uri),
+            number: Set(s.number),
+            active: Set(s.active),
+            client_identifier: Set(s.client_identifier),
+            outbound_auth: Set(s.outbound_auth),
+            callerid_override: Set(s.callerid_override),
+            context: Set(s.context),
+            transport: Set(s.transport),
+            created_at: Set(d.created_at),
+            updated_at: Set(d.updated_at),
+            version: Set(d.version),
         }
-        let after = Destination {
-            settings: settings.clone(),
-            updated_at: now,
-            version: before.version + 1,
-            ..before.clone()
-        };
-        destination::Entity::update(row(&after)).exec(&txn).await?;
-        let action = update_action("destination", before.settings.active, settings.active);
-        let (b, a) = (Some(before.audit_json()), Some(after.audit_json()));
-        audit(
-            &txn,
-            tenant_id,
-            actor,
-            &action,
-            ("destination", id),
-            b,
-            a,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(after)
     }
 
-    /// Deletes a destination, with its audit entry.
-    ///
-    /// Errors: `NotFound`; `Conflict` while a campaign links it.
-    pub async fn delete_destination(
-        &self,
-        tenant_id: TenantId,
-        id: Uuid,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
-        lock::<destination::Entity, _>(&txn, keys(), tenant_id, id).await?;
-        let before = find_destination(&txn, tenant_id, id).await?;
+    fn active(&self) -> bool {
+        self.active
+    }
+
+    fn audit_json(d: &Destination) -> Value {
+        let mut v = serde_json::to_value(&d.settings).unwrap_or_default();
+        v["id"] = serde_json::json!(d.id);
+        v
+    }
+
+    /// Errors: `Conflict` while a campaign links it.
+    async fn before_delete<C: ConnectionTrait>(
+        db: &C,
+        d: &Destination,
+    ) -> Result<Value, StoreError> {
         let linked = campaign_link::Entity::find()
-            .filter(campaign_link::Column::DestinationId.eq(id))
-            .filter(campaign_link::Column::TenantId.eq(tenant_id.0))
-            .one(&txn)
+            .filter(campaign_link::Column::DestinationId.eq(d.id))
+            .filter(campaign_link::Column::TenantId.eq(d.tenant_id.0))
+            .one(db)
             .await?;
         if let Some(l) = linked {
             return Err(StoreError::Conflict(format!(
@@ -273,20 +137,6 @@ impl Store {
                 l.campaign_id, l.campaign_id
             )));
         }
-        destination::Entity::delete_by_id(id).exec(&txn).await?;
-        let b = Some(before.audit_json());
-        audit(
-            &txn,
-            tenant_id,
-            actor,
-            "destination.delete",
-            ("destination", id),
-            b,
-            None,
-            now,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
+        Ok(Self::audit_json(d))
     }
 }

@@ -53,6 +53,7 @@ pub use audit::{Actor, ActorKind, AuditFilter, AuditRecord};
 pub use calls::{CallCursor, CallFilter, CallRow, LoadedCall};
 pub use campaigns::{Campaign, CampaignLink, CampaignSettings, LinkSettings};
 pub use cdrs::{Cdr, CdrReport, CdrStatus, CdrWrite, Release};
+pub use crud::{Resource, Versioned};
 pub use destinations::{Destination, DestinationSettings};
 pub use events::EventRecord;
 pub use phone_numbers::{DidTarget, PhoneNumber, PhoneNumberSettings};

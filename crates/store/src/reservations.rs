@@ -28,8 +28,8 @@ use uuid::Uuid;
 use switchboard_core::routing::{choose_destination, Link};
 use switchboard_core::TenantId;
 
-use crate::campaigns::{find_campaign, find_links, keys, Campaign, CampaignLink};
-use crate::crud::lock;
+use crate::campaigns::{find_links, Campaign, CampaignLink, CampaignSettings};
+use crate::crud::{lock, Resource};
 use crate::destinations::{destination_from, Destination};
 use crate::entity::{campaign, campaign_link, destination, route_reservation};
 use crate::{map_insert_err, Store, StoreError};
@@ -309,10 +309,12 @@ fn core_link(l: &CampaignLink, d: &Destination) -> Link {
     }
 }
 
-/// Decides for a locked, active campaign: releases expired slots, chooses, takes a slot.
+/// Decides for a locked, active campaign whose previous call went over `last_used` (a link
+/// id): releases expired slots, chooses, takes a slot.
 async fn decide<C: ConnectionTrait>(
     db: &C,
     c: &Campaign,
+    last_used: Option<Uuid>,
     req: &RouteRequest<'_>,
 ) -> Result<RouteOutcome, StoreError> {
     release_expired(db, c.id, req.now).await?;
@@ -322,9 +324,7 @@ async fn decide<C: ConnectionTrait>(
         if !links.iter().any(|l| l.active) {
             return Ok(RouteOutcome::Rejected(RouteReject::NoActiveDestinations));
         }
-        let last = c
-            .last_used_link_id
-            .and_then(|id| snap.iter().position(|(l, _)| l.id == id));
+        let last = last_used.and_then(|id| snap.iter().position(|(l, _)| l.id == id));
         let strategy = c.settings.strategy;
         let Some(i) = choose_destination(strategy, &links, last, req.random) else {
             return Ok(RouteOutcome::Rejected(RouteReject::AllAtCap));
@@ -368,19 +368,23 @@ impl Store {
         answer: impl FnOnce(&RouteOutcome) -> String,
     ) -> Result<RouteOutcome, StoreError> {
         let txn = self.db.begin().await?;
-        let outcome =
-            match lock::<campaign::Entity, _>(&txn, keys(), tenant_id, req.campaign_id).await {
-                Err(StoreError::NotFound) => RouteOutcome::Rejected(RouteReject::CampaignNotFound),
-                Err(e) => return Err(e),
-                Ok(()) => {
-                    let c = find_campaign(&txn, tenant_id, req.campaign_id).await?;
-                    if c.settings.active {
-                        decide(&txn, &c, req).await?
-                    } else {
-                        RouteOutcome::Rejected(RouteReject::CampaignInactive)
-                    }
+        let outcome = match lock::<CampaignSettings, _>(&txn, tenant_id, req.campaign_id).await {
+            Err(StoreError::NotFound) => RouteOutcome::Rejected(RouteReject::CampaignNotFound),
+            Err(e) => return Err(e),
+            Ok(()) => {
+                let m = campaign::Entity::find_by_id(req.campaign_id)
+                    .one(&txn)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let last_used = m.last_used_link_id;
+                let c = CampaignSettings::from_model(m)?;
+                if c.settings.active {
+                    decide(&txn, &c, last_used, req).await?
+                } else {
+                    RouteOutcome::Rejected(RouteReject::CampaignInactive)
                 }
-            };
+            }
+        };
         let text = answer(&outcome);
         let mut row = decision_row(tenant_id, req.call_id, req.did, req.now, text);
         row.campaign_id = Set(Some(req.campaign_id));

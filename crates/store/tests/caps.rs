@@ -63,7 +63,7 @@ async fn campaign(
         active: true,
     };
     let c = store
-        .create_campaign(t, &c, &actor, 0)
+        .insert_resource(t, &c, &actor, 0)
         .await
         .expect("campaign")
         .id;
@@ -81,7 +81,7 @@ async fn campaign(
             transport: None,
         };
         let d = store
-            .create_destination(t, &d, &actor, 0)
+            .insert_resource(t, &d, &actor, 0)
             .await
             .expect("dest")
             .id;

@@ -7,8 +7,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use switchboard_core::format_rfc3339;
 use switchboard_core::routing::CampaignStrategy;
-use switchboard_core::{format_rfc3339, TenantId};
 use switchboard_store::{Campaign, CampaignLink, CampaignSettings, LinkSettings};
 
 use crate::app::AppState;
@@ -16,7 +16,7 @@ use crate::auth::{perm, Authorized};
 use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
-use crate::routes::resource::{path_id, settle, store_error};
+use crate::routes::resource::{self, Kind};
 use crate::routes::{validate, Page};
 
 /// Default `dial_timeout_s`: 30 s (the call-seller platform's default).
@@ -121,9 +121,10 @@ impl CampaignBody {
     }
 }
 
-fn err(e: switchboard_store::StoreError) -> ApiError {
-    store_error(e, "campaign", "id")
-}
+const KIND: Kind = Kind {
+    name: "campaign",
+    conflict_field: "id",
+};
 
 /// Creates a campaign, without destinations (`PUT …/destinations` adds them).
 #[utoipa::path(post, path = "/api/v1/campaigns", operation_id = "createCampaign", tag = "routing",
@@ -147,12 +148,7 @@ pub async fn create_campaign(
         max_call_s: DEFAULT_MAX_CALL_S,
         active: true,
     })?;
-    let c = s
-        .store
-        .create_campaign(auth.tenant_id, &settings, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok((StatusCode::CREATED, etag_header(c.version), Json(dto(c))))
+    resource::create(&s, &auth, KIND, &settings, dto).await
 }
 
 /// Lists campaigns in creation order (`limit` 1–500, default 50; `cursor` from the previous
@@ -166,17 +162,7 @@ pub async fn list_campaigns(
     auth: Authorized<perm::RoutingRead>,
     p: Params,
 ) -> Result<Json<Page<CampaignDto>>, ApiError> {
-    let limit = p.limit()?;
-    let rows = s
-        .store
-        .campaigns(auth.tenant_id, p.uuid_cursor()?, limit)
-        .await?;
-    Ok(Json(Page::of(rows, limit, |c| c.id.to_string(), dto)))
-}
-
-async fn find(s: &AppState, tenant: TenantId, id: &str) -> Result<Campaign, ApiError> {
-    let id = path_id(id, "campaign")?;
-    s.store.campaign(tenant, id).await.map_err(err)
+    resource::list::<CampaignSettings, _>(&s, &auth, &p, dto).await
 }
 
 /// One campaign.
@@ -190,7 +176,7 @@ pub async fn get_campaign(
     auth: Authorized<perm::RoutingRead>,
     Path(id): Path<String>,
 ) -> Result<(HeaderMap, Json<CampaignDto>), ApiError> {
-    let c = find(&s, auth.tenant_id, &id).await?;
+    let c = resource::get::<CampaignSettings>(&s, &auth, KIND, &id).await?;
     Ok((etag_header(c.version), Json(dto(c))))
 }
 
@@ -209,21 +195,8 @@ pub async fn patch_campaign(
     if_match: IfMatch,
     ApiJson(b): ApiJson<CampaignBody>,
 ) -> Result<(HeaderMap, Json<CampaignDto>), ApiError> {
-    let t = auth.tenant_id;
-    let (actor, now) = (auth.actor(), s.engine.now_ms());
-    let c = loop {
-        let cur = find(&s, t, &id).await?;
-        if_match.check(cur.version)?;
-        let new = b.apply(cur.settings.clone())?;
-        let r = s
-            .store
-            .update_campaign(t, cur.id, &new, cur.version, &actor, now)
-            .await;
-        if let Some(c) = settle(&if_match, r, err)? {
-            break c;
-        }
-    };
-    Ok((etag_header(c.version), Json(dto(c))))
+    let change = |cur: &CampaignSettings| b.apply(cur.clone());
+    resource::patch(&s, &auth, KIND, &id, &if_match, change, dto).await
 }
 
 /// Deletes a campaign and its destination links (409 while a DID points to it). 204.
@@ -237,12 +210,7 @@ pub async fn delete_campaign(
     auth: Authorized<perm::RoutingWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&id, "campaign")?;
-    s.store
-        .delete_campaign(auth.tenant_id, id, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok(StatusCode::NO_CONTENT)
+    resource::delete::<CampaignSettings>(&s, &auth, KIND, &id).await
 }
 
 /// One destination of a campaign, with its caps and counters.
@@ -341,12 +309,12 @@ pub async fn get_campaign_destinations(
     auth: Authorized<perm::RoutingRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<CampaignDestinationDto>>, ApiError> {
-    let id = path_id(&id, "campaign")?;
+    let id = KIND.id(&id)?;
     let links = s
         .store
         .campaign_links(auth.tenant_id, id)
         .await
-        .map_err(err)?;
+        .map_err(|e| KIND.error(e))?;
     Ok(Json(links.into_iter().map(link_dto).collect()))
 }
 
@@ -365,7 +333,7 @@ pub async fn put_campaign_destinations(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Vec<CampaignDestinationBody>>,
 ) -> Result<Json<Vec<CampaignDestinationDto>>, ApiError> {
-    let id = path_id(&id, "campaign")?;
+    let id = KIND.id(&id)?;
     if b.len() > MAX_LINKS {
         return Err(ApiError::invalid(
             "",
@@ -381,6 +349,6 @@ pub async fn put_campaign_destinations(
         .store
         .put_campaign_links(auth.tenant_id, id, &links, &auth.actor(), s.engine.now_ms())
         .await
-        .map_err(err)?;
+        .map_err(|e| KIND.error(e))?;
     Ok(Json(links.into_iter().map(link_dto).collect()))
 }

@@ -16,7 +16,7 @@ use crate::auth::{perm, Authorized};
 use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
-use crate::routes::resource::{path_id, settle, store_error};
+use crate::routes::resource::{self, Kind};
 use crate::routes::tenant::nullable;
 use crate::routes::{validate, Page};
 
@@ -184,9 +184,10 @@ pub(crate) async fn region(s: &AppState, tenant: TenantId) -> Result<Option<Stri
     Ok(s.engine.tenant_settings(tenant).await?.0.default_region)
 }
 
-fn err(e: switchboard_store::StoreError) -> ApiError {
-    store_error(e, "destination", "id")
-}
+const KIND: Kind = Kind {
+    name: "destination",
+    conflict_field: "id",
+};
 
 /// Creates a destination.
 #[utoipa::path(post, path = "/api/v1/destinations", operation_id = "createDestination", tag = "routing",
@@ -215,12 +216,7 @@ pub async fn create_destination(
         transport: None,
     };
     let settings = b.apply(base, region(&s, auth.tenant_id).await?.as_deref())?;
-    let d = s
-        .store
-        .create_destination(auth.tenant_id, &settings, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok((StatusCode::CREATED, etag_header(d.version), Json(dto(d))))
+    resource::create(&s, &auth, KIND, &settings, dto).await
 }
 
 /// Lists destinations in creation order (`limit` 1–500, default 50; `cursor` from the
@@ -234,17 +230,7 @@ pub async fn list_destinations(
     auth: Authorized<perm::RoutingRead>,
     p: Params,
 ) -> Result<Json<Page<DestinationDto>>, ApiError> {
-    let limit = p.limit()?;
-    let rows = s
-        .store
-        .destinations(auth.tenant_id, p.uuid_cursor()?, limit)
-        .await?;
-    Ok(Json(Page::of(rows, limit, |d| d.id.to_string(), dto)))
-}
-
-async fn find(s: &AppState, tenant: TenantId, id: &str) -> Result<Destination, ApiError> {
-    let id = path_id(id, "destination")?;
-    s.store.destination(tenant, id).await.map_err(err)
+    resource::list::<DestinationSettings, _>(&s, &auth, &p, dto).await
 }
 
 /// One destination.
@@ -258,7 +244,7 @@ pub async fn get_destination(
     auth: Authorized<perm::RoutingRead>,
     Path(id): Path<String>,
 ) -> Result<(HeaderMap, Json<DestinationDto>), ApiError> {
-    let d = find(&s, auth.tenant_id, &id).await?;
+    let d = resource::get::<DestinationSettings>(&s, &auth, KIND, &id).await?;
     Ok((etag_header(d.version), Json(dto(d))))
 }
 
@@ -277,22 +263,9 @@ pub async fn patch_destination(
     if_match: IfMatch,
     ApiJson(b): ApiJson<DestinationBody>,
 ) -> Result<(HeaderMap, Json<DestinationDto>), ApiError> {
-    let t = auth.tenant_id;
-    let region = region(&s, t).await?;
-    let (actor, now) = (auth.actor(), s.engine.now_ms());
-    let d = loop {
-        let cur = find(&s, t, &id).await?;
-        if_match.check(cur.version)?;
-        let new = b.apply(cur.settings.clone(), region.as_deref())?;
-        let r = s
-            .store
-            .update_destination(t, cur.id, &new, cur.version, &actor, now)
-            .await;
-        if let Some(d) = settle(&if_match, r, err)? {
-            break d;
-        }
-    };
-    Ok((etag_header(d.version), Json(dto(d))))
+    let region = region(&s, auth.tenant_id).await?;
+    let change = |cur: &DestinationSettings| b.apply(cur.clone(), region.as_deref());
+    resource::patch(&s, &auth, KIND, &id, &if_match, change, dto).await
 }
 
 /// Deletes a destination (409 while a campaign links it). 204.
@@ -306,10 +279,5 @@ pub async fn delete_destination(
     auth: Authorized<perm::RoutingWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&id, "destination")?;
-    s.store
-        .delete_destination(auth.tenant_id, id, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok(StatusCode::NO_CONTENT)
+    resource::delete::<DestinationSettings>(&s, &auth, KIND, &id).await
 }

@@ -19,7 +19,7 @@ use crate::conditional::{etag_header, IfMatch};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params};
 use crate::routes::destinations::region;
-use crate::routes::resource::{path_id, settle, store_error};
+use crate::routes::resource::{self, Kind};
 use crate::routes::tenant::nullable;
 use crate::routes::{validate, Page};
 
@@ -91,12 +91,11 @@ pub struct PhoneNumberBody {
 }
 
 impl PhoneNumberBody {
-    /// `base` with this body applied, validated (a queue is checked against the engine, a
-    /// campaign by the store in its transaction). Errors: 422 naming the field.
-    async fn apply(
+    /// `base` with this body applied, validated (a campaign is checked by the store in its
+    /// transaction, a queue by [`PhoneNumberBody::check_queue`]). Errors: 422 naming the
+    /// field.
+    fn apply(
         &self,
-        s: &AppState,
-        tenant: TenantId,
         mut p: PhoneNumberSettings,
         region: Option<&str>,
     ) -> Result<PhoneNumberSettings, ApiError> {
@@ -120,12 +119,6 @@ impl PhoneNumberBody {
             }
             (Some(q), None) => {
                 QueueId::parse(q).map_err(|e| ApiError::invalid("queue_id", e))?;
-                s.engine.queue(tenant, q).await.map_err(|e| match e {
-                    EngineError::NoSuchQueue(_) => {
-                        ApiError::invalid("queue_id", format!("no queue `{q}`"))
-                    }
-                    e => e.into(),
-                })?;
                 p.target = DidTarget::Queue(q.clone());
             }
             (None, Some(c)) => p.target = DidTarget::Campaign(c),
@@ -136,11 +129,32 @@ impl PhoneNumberBody {
         }
         Ok(p)
     }
+
+    /// Checks that the `queue_id` named exists (queues live in the engine; a queue is never
+    /// deleted, so this holds at the write). Errors: 422 on `queue_id`.
+    async fn check_queue(&self, s: &AppState, tenant: TenantId) -> Result<(), ApiError> {
+        let Some(q) = self
+            .queue_id
+            .as_deref()
+            .filter(|_| self.campaign_id.is_none())
+        else {
+            return Ok(());
+        };
+        QueueId::parse(q).map_err(|e| ApiError::invalid("queue_id", e))?;
+        match s.engine.queue(tenant, q).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::NoSuchQueue(_)) => {
+                Err(ApiError::invalid("queue_id", format!("no queue `{q}`")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
-fn err(e: switchboard_store::StoreError) -> ApiError {
-    store_error(e, "phone number", "number")
-}
+const KIND: Kind = Kind {
+    name: "phone number",
+    conflict_field: "number",
+};
 
 /// Creates a DID.
 #[utoipa::path(post, path = "/api/v1/phone-numbers", operation_id = "createPhoneNumber", tag = "routing",
@@ -171,15 +185,9 @@ pub async fn create_phone_number(
         target: DidTarget::Queue(String::new()),
         active: true,
     };
-    let settings = b
-        .apply(&s, t, base, region(&s, t).await?.as_deref())
-        .await?;
-    let p = s
-        .store
-        .create_phone_number(t, &settings, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok((StatusCode::CREATED, etag_header(p.version), Json(dto(p))))
+    let settings = b.apply(base, region(&s, t).await?.as_deref())?;
+    b.check_queue(&s, t).await?;
+    resource::create(&s, &auth, KIND, &settings, dto).await
 }
 
 /// Lists DIDs in creation order (`limit` 1–500, default 50; `cursor` from the previous page).
@@ -192,17 +200,7 @@ pub async fn list_phone_numbers(
     auth: Authorized<perm::RoutingRead>,
     p: Params,
 ) -> Result<Json<Page<PhoneNumberDto>>, ApiError> {
-    let limit = p.limit()?;
-    let rows = s
-        .store
-        .phone_numbers(auth.tenant_id, p.uuid_cursor()?, limit)
-        .await?;
-    Ok(Json(Page::of(rows, limit, |d| d.id.to_string(), dto)))
-}
-
-async fn find(s: &AppState, tenant: TenantId, id: &str) -> Result<PhoneNumber, ApiError> {
-    let id = path_id(id, "phone number")?;
-    s.store.phone_number(tenant, id).await.map_err(err)
+    resource::list::<PhoneNumberSettings, _>(&s, &auth, &p, dto).await
 }
 
 /// One DID.
@@ -216,7 +214,7 @@ pub async fn get_phone_number(
     auth: Authorized<perm::RoutingRead>,
     Path(id): Path<String>,
 ) -> Result<(HeaderMap, Json<PhoneNumberDto>), ApiError> {
-    let p = find(&s, auth.tenant_id, &id).await?;
+    let p = resource::get::<PhoneNumberSettings>(&s, &auth, KIND, &id).await?;
     Ok((etag_header(p.version), Json(dto(p))))
 }
 
@@ -235,24 +233,10 @@ pub async fn patch_phone_number(
     if_match: IfMatch,
     ApiJson(b): ApiJson<PhoneNumberBody>,
 ) -> Result<(HeaderMap, Json<PhoneNumberDto>), ApiError> {
-    let t = auth.tenant_id;
-    let region = region(&s, t).await?;
-    let (actor, now) = (auth.actor(), s.engine.now_ms());
-    let p = loop {
-        let cur = find(&s, t, &id).await?;
-        if_match.check(cur.version)?;
-        let new = b
-            .apply(&s, t, cur.settings.clone(), region.as_deref())
-            .await?;
-        let r = s
-            .store
-            .update_phone_number(t, cur.id, &new, cur.version, &actor, now)
-            .await;
-        if let Some(p) = settle(&if_match, r, err)? {
-            break p;
-        }
-    };
-    Ok((etag_header(p.version), Json(dto(p))))
+    let region = region(&s, auth.tenant_id).await?;
+    b.check_queue(&s, auth.tenant_id).await?;
+    let change = |cur: &PhoneNumberSettings| b.apply(cur.clone(), region.as_deref());
+    resource::patch(&s, &auth, KIND, &id, &if_match, change, dto).await
 }
 
 /// Deletes a DID: its calls are then answered `did_not_found`. 204.
@@ -265,10 +249,5 @@ pub async fn delete_phone_number(
     auth: Authorized<perm::RoutingWrite>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&id, "phone number")?;
-    s.store
-        .delete_phone_number(auth.tenant_id, id, &auth.actor(), s.engine.now_ms())
-        .await
-        .map_err(err)?;
-    Ok(StatusCode::NO_CONTENT)
+    resource::delete::<PhoneNumberSettings>(&s, &auth, KIND, &id).await
 }
