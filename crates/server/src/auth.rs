@@ -254,6 +254,36 @@ impl Principal {
     }
 }
 
+/// The header the call-seller platform's Asterisk dialplan sends its API key in (issue 7 item
+/// 7). Only the compatibility routes (`/api/internal/…`) read it, through
+/// [`Principal::resolve_internal`]; everywhere else it is ignored like any other header.
+pub const INTERNAL_TOKEN_HEADER: &str = "x-internal-api-token";
+
+impl Principal {
+    /// [`Principal::resolve`] for the compatibility routes: when neither `Authorization` nor
+    /// `X-API-Key` is sent, an API key in [`INTERNAL_TOKEN_HEADER`] is taken instead.
+    ///
+    /// Errors: as [`Principal::resolve`].
+    pub async fn resolve_internal(
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Principal, ApiError> {
+        let standard = headers.contains_key(axum::http::header::AUTHORIZATION)
+            || headers.contains_key("x-api-key");
+        match headers.get(INTERNAL_TOKEN_HEADER).filter(|_| !standard) {
+            Some(v) => {
+                let key = v.to_str().map_err(|_| {
+                    ApiError::unauthorized("the X-Internal-API-Token header is not visible ASCII")
+                })?;
+                let p = state.auth.directory.key_principal(key).await?;
+                tracing::Span::current().record("tenant_id", tracing::field::display(p.tenant_id));
+                Ok(p)
+            }
+            None => Principal::resolve(state, headers, QueryCredential::default()).await,
+        }
+    }
+}
+
 /// A credential sent in the query string (the stream's `?api_key=` or `?access_token=`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct QueryCredential<'a> {

@@ -268,6 +268,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("no such resource"),
             StoreError::Conflict(what) => ApiError::conflict(what),
+            StoreError::Invalid { field, detail } => ApiError::invalid(&field, detail),
             StoreError::VersionMismatch { current } => ApiError::precondition_failed(format!(
                 "the resource changed: its current version is {current}"
             ))

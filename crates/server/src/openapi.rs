@@ -6,8 +6,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    agents, alerts, api_keys, audit, calls, events, health, queues, reports, session, stream,
-    tenant, users,
+    agents, alerts, api_keys, audit, calls, campaigns, compat, destinations, events, health,
+    phone_numbers, queues, reports, route_api, session, stream, tenant, users,
 };
 
 /// The two ways to authenticate, as `components.securitySchemes` (the UI at `/docs` offers
@@ -35,6 +35,14 @@ impl Modify for Security {
                     .description(Some("A JWT, sent as `Authorization: Bearer <token>`."))
                     .build(),
             ),
+        );
+        c.add_security_scheme(
+            "internal_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Internal-API-Token",
+                "An API key with the `telephony` scope, as the call-seller platform's Asterisk \
+                 dialplan sends it; read only by the compatibility routes under `/api/internal/`.",
+            ))),
         );
     }
 }
@@ -96,7 +104,7 @@ impl Modify for Limits {
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Switchboard", description = "Multi-tenant contact-center control plane: call events, live state, rules, alerts, stream and queue reports. Errors are RFC 9457 problem+json."),
+    info(title = "Switchboard", description = "Multi-tenant contact-center control plane: call events, live state, rules, alerts, stream, queue reports, and the call-seller routing model (DIDs, campaigns, destinations, the telephony route API). Errors are RFC 9457 problem+json, except on the compatibility routes under /api/internal/, which answer the call-seller platform's own JSON."),
     paths(
         health::health, health::ready, crate::metrics::metrics,
         session::login, session::refresh, session::logout, session::me, session::change_password,
@@ -115,6 +123,17 @@ impl Modify for Limits {
         events::post_event, events::post_batch,
         calls::list_calls, calls::get_call, calls::call_events,
         alerts::list_alerts, reports::queue_report, stream::stream,
+        phone_numbers::create_phone_number, phone_numbers::list_phone_numbers,
+        phone_numbers::get_phone_number, phone_numbers::patch_phone_number,
+        phone_numbers::delete_phone_number,
+        destinations::create_destination, destinations::list_destinations,
+        destinations::get_destination, destinations::patch_destination,
+        destinations::delete_destination,
+        campaigns::create_campaign, campaigns::list_campaigns, campaigns::get_campaign,
+        campaigns::patch_campaign, campaigns::delete_campaign,
+        campaigns::get_campaign_destinations, campaigns::put_campaign_destinations,
+        route_api::list_cdrs, route_api::route, route_api::answered, route_api::post_cdr,
+        compat::route_info, compat::log_call,
     ),
     modifiers(&Security, &Limits)
 )]

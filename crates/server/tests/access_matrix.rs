@@ -186,6 +186,139 @@ const OPERATIONS: &[(&str, &str, Access, &str)] = &[
         Scope("tenants:manage"),
         "tenants manage",
     ),
+    (
+        "GET",
+        "/api/v1/phone-numbers",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/phone-numbers/{id}",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/destinations",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/destinations/{id}",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/campaigns",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/campaigns/{id}",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    (
+        "GET",
+        "/api/v1/campaigns/{id}/destinations",
+        Scope("routing:read"),
+        "routing read",
+    ),
+    ("GET", "/api/v1/cdrs", Scope("routing:read"), "routing read"),
+    (
+        "POST",
+        "/api/v1/phone-numbers",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/phone-numbers/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/phone-numbers/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "POST",
+        "/api/v1/destinations",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/destinations/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/destinations/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "POST",
+        "/api/v1/campaigns",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/campaigns/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "DELETE",
+        "/api/v1/campaigns/{id}",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "PUT",
+        "/api/v1/campaigns/{id}/destinations",
+        Scope("routing:write"),
+        "routing write",
+    ),
+    (
+        "GET",
+        "/api/v1/internal/route",
+        Scope("telephony"),
+        "telephony",
+    ),
+    (
+        "POST",
+        "/api/v1/internal/answered",
+        Scope("telephony"),
+        "telephony",
+    ),
+    (
+        "POST",
+        "/api/v1/internal/cdr",
+        Scope("telephony"),
+        "telephony",
+    ),
+    (
+        "GET",
+        "/api/internal/route_info",
+        Scope("telephony"),
+        "telephony (compatibility)",
+    ),
+    (
+        "POST",
+        "/api/internal/log_call",
+        Scope("telephony"),
+        "telephony (compatibility)",
+    ),
 ];
 
 /// Paths answered without a credential that the document does not list.
@@ -208,6 +341,11 @@ const TENANT_SCOPES: &[&str] = &[
     "keys:read",
     "keys:write",
     "audit:read",
+    "agents:read",
+    "agents:write",
+    "routing:read",
+    "routing:write",
+    "telephony",
 ];
 
 /// The role table as documented (`Role::scopes` in `crates/core/src/access.rs`, and
@@ -219,8 +357,16 @@ fn role_scopes(role: &str) -> BTreeSet<&'static str> {
         "tenant:read",
         "alerts:read",
         "stream:read",
+        "agents:read",
     ];
-    const SUPERVISOR_ADDS: &[&str] = &["reports:read", "queues:write", "users:read", "keys:read"];
+    const SUPERVISOR_ADDS: &[&str] = &[
+        "reports:read",
+        "queues:write",
+        "users:read",
+        "keys:read",
+        "agents:write",
+        "routing:read",
+    ];
     let s: Vec<&'static str> = match role {
         "agent" => AGENT.to_vec(),
         "supervisor" => [AGENT, SUPERVISOR_ADDS].concat(),
@@ -253,6 +399,10 @@ const BY_ID: &[&str] = &[
     "/api/v1/queues/{queue_id}",
     "/api/v1/calls/{id}",
     "/api/v1/calls/{id}/events",
+    "/api/v1/phone-numbers/{id}",
+    "/api/v1/destinations/{id}",
+    "/api/v1/campaigns/{id}",
+    "/api/v1/campaigns/{id}/destinations",
 ];
 
 /// Operations without a path parameter that take a `tenant_id` (query or body): only platform
@@ -294,7 +444,23 @@ const NO_FOREIGN_ID: &[&str] = &[
     "/api/v1/alerts",
     "/api/v1/reports/queues",
     "/api/v1/stream",
+    // The routing model's collections, and the telephony operations: DIDs are looked up by
+    // number and calls by call id, both in the caller's tenant (the walk routes B's DID and
+    // reports B's call ids with A's key: B is unchanged).
+    "/api/v1/phone-numbers",
+    "/api/v1/destinations",
+    "/api/v1/campaigns",
+    "/api/v1/cdrs",
+    "/api/v1/internal/route",
+    "/api/v1/internal/answered",
+    "/api/v1/internal/cdr",
+    "/api/internal/route_info",
+    "/api/internal/log_call",
 ];
+
+/// GET operations without a path parameter that are decisions, not lists: the list walk
+/// skips them (they take required parameters; the walk routes B's DID with A's key instead).
+const NOT_LISTS: &[&str] = &["/api/v1/internal/route", "/api/internal/route_info"];
 
 /// Ids of one tenant's resources, one list per path template kind.
 #[derive(Debug, Clone)]
@@ -304,6 +470,9 @@ struct Ids {
     keys: Vec<String>,
     queues: Vec<String>,
     calls: Vec<String>,
+    phone_numbers: Vec<String>,
+    destinations: Vec<String>,
+    campaigns: Vec<String>,
 }
 
 impl Ids {
@@ -330,6 +499,9 @@ impl Ids {
                     }
                 })
                 .collect(),
+            phone_numbers: uuids(like.phone_numbers.len()),
+            destinations: uuids(like.destinations.len()),
+            campaigns: uuids(like.campaigns.len()),
         }
     }
 }
@@ -348,6 +520,11 @@ fn fill(template: &str, ids: &Ids) -> Option<Vec<(String, String)>> {
         "/api/v1/api-keys/{id}" => with("{id}", &ids.keys),
         "/api/v1/queues/{queue_id}" => with("{queue_id}", &ids.queues),
         "/api/v1/calls/{id}" | "/api/v1/calls/{id}/events" => with("{id}", &ids.calls),
+        "/api/v1/phone-numbers/{id}" => with("{id}", &ids.phone_numbers),
+        "/api/v1/destinations/{id}" => with("{id}", &ids.destinations),
+        "/api/v1/campaigns/{id}" | "/api/v1/campaigns/{id}/destinations" => {
+            with("{id}", &ids.campaigns)
+        }
         _ => return None,
     })
 }
@@ -360,6 +537,11 @@ fn attack_body(method: &str, template: &str) -> Option<Value> {
         ("PATCH", "/api/v1/tenants/{id}") => Some(json!({"name": "pwned"})),
         ("PATCH", "/api/v1/users/{id}") => Some(json!({"display_name": "pwned"})),
         ("PATCH", "/api/v1/queues/{queue_id}") => Some(json!({"name": "pwned"})),
+        ("PATCH", "/api/v1/phone-numbers/{id}") => Some(json!({"active": false})),
+        ("PATCH", "/api/v1/destinations/{id}" | "/api/v1/campaigns/{id}") => {
+            Some(json!({"name": "pwned"}))
+        }
+        ("PUT", "/api/v1/campaigns/{id}/destinations") => Some(json!([])),
         (m, p) => panic!("no attack body for {m} {p}: add one to attack_body"),
     }
 }
@@ -500,6 +682,14 @@ struct Tenant {
     victim_id: String,
     extra_key_id: String,
     extra_key: Cred,
+    /// The routing model: a DID (`did_number`) of a campaign linking one destination, and a
+    /// call routed to it (`routed_call`, holding one slot).
+    did_id: String,
+    did_number: String,
+    destination_id: String,
+    campaign_id: String,
+    link_id: String,
+    routed_call: String,
 }
 
 impl Tenant {
@@ -510,6 +700,9 @@ impl Tenant {
             keys: vec![self.extra_key_id.clone(), self.all_key_id.clone()],
             queues: vec![self.queue.clone()],
             calls: vec![self.call_uuid.clone(), self.call_ext.clone()],
+            phone_numbers: vec![self.did_id.clone()],
+            destinations: vec![self.destination_id.clone()],
+            campaigns: vec![self.campaign_id.clone()],
         }
     }
 
@@ -528,6 +721,12 @@ impl Tenant {
             self.victim_id.clone(),
             self.extra_key_id.clone(),
             format!("{}-extra-key", self.slug),
+            self.did_id.clone(),
+            self.did_number.clone(),
+            self.destination_id.clone(),
+            self.campaign_id.clone(),
+            self.link_id.clone(),
+            self.routed_call.clone(),
         ]
     }
 }
@@ -594,6 +793,8 @@ async fn tenant(app: &TestApp, platform: &str, slug: &str) -> Tenant {
         json!({"name": format!("{slug}-extra-key"), "scopes": ["calls:read"]}),
     )
     .await;
+    let (did_id, did_number, destination_id, campaign_id, link_id, routed_call) =
+        routing(app, &admin, slug).await;
     Tenant {
         slug: slug.to_owned(),
         id,
@@ -609,7 +810,50 @@ async fn tenant(app: &TestApp, platform: &str, slug: &str) -> Tenant {
         victim_id,
         extra_key_id,
         extra_key: Cred::Key(extra),
+        did_id,
+        did_number,
+        destination_id,
+        campaign_id,
+        link_id,
+        routed_call,
     }
+}
+
+/// A tenant's routing model: a destination, a campaign linking it, a DID (a number of its own
+/// per slug) and one call routed there. Answers the ids, the number and the call id.
+async fn routing(
+    app: &TestApp,
+    admin: &Cred,
+    slug: &str,
+) -> (String, String, String, String, String, String) {
+    let id = |v: &Value| v["id"].as_str().expect("id").to_owned();
+    let body = json!({"name": format!("{slug} cc"), "sip_uri": format!("sip:{slug}@127.0.0.1")});
+    let d = id(&expect(app, admin, "POST", "/api/v1/destinations", Some(body), 201).await);
+    let body = json!({"name": format!("{slug} campaign")});
+    let c = id(&expect(app, admin, "POST", "/api/v1/campaigns", Some(body), 201).await);
+    let path = format!("/api/v1/campaigns/{c}/destinations");
+    let links = expect(
+        app,
+        admin,
+        "PUT",
+        &path,
+        Some(json!([{"destination_id": d}])),
+        200,
+    )
+    .await;
+    let link = id(&links[0]);
+    let n: u32 = slug.bytes().map(u32::from).sum();
+    let number = format!("+3312345{:04}", n % 10_000);
+    let body = json!({"number": number, "campaign_id": c});
+    let did = id(&expect(app, admin, "POST", "/api/v1/phone-numbers", Some(body), 201).await);
+    let call = format!("{slug}-routed-call");
+    let path = format!(
+        "/api/v1/internal/route?did={}&call_id={call}",
+        urlencode(&number)
+    );
+    let v = expect(app, admin, "GET", &path, None, 200).await;
+    assert_eq!(v["action"], "route", "{v}");
+    (did, number, d, c, link, call)
 }
 
 /// Removes the fields that change by use, not by a change (`last_used_at`).
@@ -646,6 +890,14 @@ async fn snapshot(app: &TestApp, b: &Tenant, platform: &Cred) -> BTreeMap<String
         format!("/api/v1/api-keys/{}", b.extra_key_id),
         format!("/api/v1/api-keys/{}", b.all_key_id),
         "/api/v1/audit?limit=500".to_owned(),
+        "/api/v1/phone-numbers".to_owned(),
+        format!("/api/v1/phone-numbers/{}", b.did_id),
+        "/api/v1/destinations".to_owned(),
+        format!("/api/v1/destinations/{}", b.destination_id),
+        "/api/v1/campaigns".to_owned(),
+        format!("/api/v1/campaigns/{}", b.campaign_id),
+        format!("/api/v1/campaigns/{}/destinations", b.campaign_id),
+        "/api/v1/cdrs".to_owned(),
     ];
     let mut out = BTreeMap::new();
     for path in reads {
@@ -713,7 +965,10 @@ async fn document_is_covered() {
                 users: one.clone(),
                 keys: one.clone(),
                 queues: one.clone(),
-                calls: one,
+                calls: one.clone(),
+                phone_numbers: one.clone(),
+                destinations: one.clone(),
+                campaigns: one,
             };
             if fill(p, &dummy).is_none() {
                 problems.push(format!("{m} {p}: fill() does not know the template"));
@@ -901,7 +1156,7 @@ async fn another_tenants_ids_are_not_found_and_unchanged() {
     // their query names B's queue or user.
     let markers = b.markers();
     for (m, p) in ops.iter().filter(|(m, p)| m == "GET" && !p.contains('{')) {
-        if access_of(m, p) == Public || p == "/api/v1/stream" {
+        if access_of(m, p) == Public || p == "/api/v1/stream" || NOT_LISTS.contains(&p.as_str()) {
             continue;
         }
         let mut queries = vec![String::new()];
@@ -976,6 +1231,54 @@ async fn another_tenants_ids_are_not_found_and_unchanged() {
         !v.to_string().contains(&b.call_uuid),
         "batch answer names B's call: {v}"
     );
+
+    // A's telephony naming B's DID, B's call and B's campaign link reaches none of them.
+    let path = format!(
+        "/api/v1/internal/route?did={}&call_id=alpha-probe",
+        urlencode(&b.did_number)
+    );
+    let v = expect(&app, &a.all_key, "GET", &path, None, 200).await;
+    assert_eq!(v["reason"], "did_not_found", "{v}");
+    let path = format!("/api/internal/route_info?did={}", urlencode(&b.did_number));
+    let v = expect(&app, &a.all_key, "GET", &path, None, 404).await;
+    assert_eq!(v["rejectReason"], "did_not_found", "{v}");
+    let body = json!({"call_id": b.routed_call});
+    expect(
+        &app,
+        &a.all_key,
+        "POST",
+        "/api/v1/internal/answered",
+        Some(body),
+        404,
+    )
+    .await;
+    let body = json!({"call_id": b.routed_call, "status": "answered", "started_at": t(0)});
+    let v = expect(
+        &app,
+        &a.all_key,
+        "POST",
+        "/api/v1/internal/cdr",
+        Some(body),
+        201,
+    )
+    .await;
+    assert_eq!(
+        v["campaign_id"],
+        Value::Null,
+        "A's CDR took nothing of B's: {v}"
+    );
+    let body = json!({"incomingDidNumber": b.did_number, "timestampStart": t(0),
+        "callStatus": "ANSWERED", "asteriskUniqueid": "alpha.1", "campaignClientSettingId": b.link_id});
+    let v = expect(
+        &app,
+        &a.all_key,
+        "POST",
+        "/api/internal/log_call",
+        Some(body),
+        400,
+    )
+    .await;
+    assert!(v["errors"]["campaignClientSettingId"].is_array(), "{v}");
 
     // B is unchanged, and its credentials still work.
     let after = snapshot(&app, &b, &platform).await;
@@ -1107,7 +1410,9 @@ fn probe(m: &str, template: &str) -> (String, Option<Value>, u16) {
         (_, p) if p.contains('{') => {
             let body = match m {
                 "PATCH" if p.starts_with("/api/v1/users") => Some(json!({"display_name": "x"})),
+                "PATCH" if p.starts_with("/api/v1/phone-numbers") => Some(json!({"active": true})),
                 "PATCH" => Some(json!({"name": "x"})),
+                "PUT" => Some(json!([])),
                 "GET" | "DELETE" => None,
                 _ => panic!("no probe for {m} {p}"),
             };
@@ -1115,6 +1420,48 @@ fn probe(m: &str, template: &str) -> (String, Option<Value>, u16) {
         }
         ("POST", "/api/v1/auth/password") => (path, Some(json!({})), 422),
         ("GET", "/api/v1/stream") => (path, None, 400), // allowed, but not a WebSocket upgrade
+        // A DID that exists nowhere: a reject, answered 200 (route API) or 404 (compatibility).
+        ("GET", "/api/v1/internal/route") => (
+            format!(
+                "{path}?did=%2B33123459999&call_id={}",
+                unique("probe-route")
+            ),
+            None,
+            200,
+        ),
+        ("GET", "/api/internal/route_info") => (format!("{path}?did=%2B33123459999"), None, 404),
+        ("POST", "/api/v1/internal/answered") => (
+            path,
+            Some(json!({"call_id": unique("probe-answered")})),
+            404,
+        ),
+        ("POST", "/api/v1/internal/cdr") => (
+            path,
+            Some(json!({"call_id": unique("probe-cdr"), "status": "failed", "started_at": now})),
+            201,
+        ),
+        ("POST", "/api/internal/log_call") => (
+            path,
+            Some(
+                json!({"incomingDidNumber": "+33123459999", "timestampStart": now,
+                "callStatus": "NOANSWER", "asteriskUniqueid": unique("probe.log")}),
+            ),
+            201,
+        ),
+        // A DID needs a queue or campaign that exists: the allowed caller gets the 422.
+        ("POST", "/api/v1/phone-numbers") => (
+            path,
+            Some(json!({"number": "+33123459999", "queue_id": "ghost-queue"})),
+            422,
+        ),
+        ("POST", "/api/v1/destinations") => (
+            path,
+            Some(json!({"name": unique("probe-dest"), "sip_uri": "sip:probe@127.0.0.1"})),
+            201,
+        ),
+        ("POST", "/api/v1/campaigns") => {
+            (path, Some(json!({"name": unique("probe-campaign")})), 201)
+        }
         ("GET", _) => (path, None, 200),
         ("PATCH", "/api/v1/tenant") => (path, Some(json!({"name": "Default"})), 200),
         ("POST", "/api/v1/events") => (path, Some(event()), 201),

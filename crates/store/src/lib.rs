@@ -6,7 +6,8 @@
 //! not found.
 //!
 //! One module per aggregate: [`tenants`], [`users`], [`sessions`], [`api_keys`], [`audit`], [`queues`], [`calls`], [`agents`],
-//! [`events`], [`alerts`], [`reports`], and [`append`], the write path. Reads go through the
+//! [`events`], [`alerts`], [`reports`], the call-seller routing model ([`phone_numbers`],
+//! [`destinations`], [`campaigns`], [`reservations`], [`cdrs`]), and [`append`], the write path. Reads go through the
 //! [`Store`]'s pool; every write of the engine goes through one [`StoreWriter`], the group-commit
 //! writer's own connection, which is discarded after a failed commit so that a connection left
 //! inside a failed transaction never serves a later one.
@@ -17,11 +18,17 @@ pub mod api_keys;
 pub mod append;
 pub mod audit;
 pub mod calls;
+pub mod campaigns;
+pub mod cdrs;
+mod crud;
+pub mod destinations;
 pub mod entity;
 pub mod events;
 pub mod migrations;
+pub mod phone_numbers;
 pub mod queues;
 pub mod reports;
+pub mod reservations;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
@@ -44,8 +51,14 @@ pub use api_keys::{
 pub use append::{StoreWriter, TenantHead, TenantUpdate, WriteBatch};
 pub use audit::{Actor, ActorKind, AuditFilter, AuditRecord};
 pub use calls::{CallCursor, CallFilter, CallRow, LoadedCall};
+pub use campaigns::{Campaign, CampaignLink, CampaignSettings, LinkSettings};
+pub use cdrs::{Cdr, CdrReport, CdrStatus, CdrWrite, Release};
+pub use crud::{Resource, Versioned};
+pub use destinations::{Destination, DestinationSettings};
 pub use events::EventRecord;
+pub use phone_numbers::{DidTarget, PhoneNumber, PhoneNumberSettings};
 pub use queues::{QueueMember, QueueRecord, QueueRouting};
+pub use reservations::{Decision, RouteOutcome, RouteRecord, RouteReject, RouteRequest, Routed};
 pub use sessions::{NewRefreshToken, Rotation};
 pub use tenants::{Bootstrap, NewTenant, Tenant, TenantSettings};
 pub use users::{NewUser, User, UserFilter, UserPatch};
@@ -59,6 +72,15 @@ pub enum StoreError {
     /// A unique constraint would be violated (e.g. a queue id already used).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A value the change refers to does not exist (a DID's campaign, a link's destination):
+    /// the request is invalid in `field` (422), not a missing resource.
+    #[error("{field}: {detail}")]
+    Invalid {
+        /// The field naming the missing value (`campaign_id`, `[2].destination_id`).
+        field: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A compare-and-set found another version (`current`).
     #[error("version mismatch: the current version is {current}")]
     VersionMismatch {

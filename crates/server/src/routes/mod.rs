@@ -6,11 +6,17 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod calls;
+pub mod campaigns;
+pub mod compat;
+pub mod destinations;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod phone_numbers;
 pub mod queues;
 pub mod reports;
+pub mod resource;
+pub mod route_api;
 pub mod session;
 pub mod stream;
 pub mod tenant;
@@ -135,6 +141,46 @@ pub fn api() -> Router<AppState> {
         .route("/api/v1/alerts", get(alerts::list_alerts))
         .route("/api/v1/reports/queues", get(reports::queue_report))
         .route("/api/v1/stream", get(stream::stream))
+        .route(
+            "/api/v1/phone-numbers",
+            post(phone_numbers::create_phone_number).get(phone_numbers::list_phone_numbers),
+        )
+        .route(
+            "/api/v1/phone-numbers/{id}",
+            get(phone_numbers::get_phone_number)
+                .patch(phone_numbers::patch_phone_number)
+                .delete(phone_numbers::delete_phone_number),
+        )
+        .route(
+            "/api/v1/destinations",
+            post(destinations::create_destination).get(destinations::list_destinations),
+        )
+        .route(
+            "/api/v1/destinations/{id}",
+            get(destinations::get_destination)
+                .patch(destinations::patch_destination)
+                .delete(destinations::delete_destination),
+        )
+        .route(
+            "/api/v1/campaigns",
+            post(campaigns::create_campaign).get(campaigns::list_campaigns),
+        )
+        .route(
+            "/api/v1/campaigns/{id}",
+            get(campaigns::get_campaign)
+                .patch(campaigns::patch_campaign)
+                .delete(campaigns::delete_campaign),
+        )
+        .route(
+            "/api/v1/campaigns/{id}/destinations",
+            get(campaigns::get_campaign_destinations).put(campaigns::put_campaign_destinations),
+        )
+        .route("/api/v1/cdrs", get(route_api::list_cdrs))
+        .route("/api/v1/internal/route", get(route_api::route))
+        .route("/api/v1/internal/answered", post(route_api::answered))
+        .route("/api/v1/internal/cdr", post(route_api::post_cdr))
+        .route("/api/internal/route_info", get(compat::route_info))
+        .route("/api/internal/log_call", post(compat::log_call))
         .fallback(|| async { ApiError::not_found("no such route") })
 }
 

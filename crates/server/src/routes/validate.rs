@@ -77,6 +77,114 @@ pub fn region(v: &str) -> Result<String, ApiError> {
     }
 }
 
+/// Optional free text (a DID's name or notes, a destination's compatibility strings): when
+/// given, as [`name`] with at most `max` characters.
+pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<(), ApiError> {
+    v.map_or(Ok(()), |v| name(field, v, max))
+}
+
+/// Optional multi-line text (a DID's notes): when given, at most `max` characters, line
+/// breaks and tabs allowed, no other control character (U+0000 included) and no
+/// bidirectional override.
+pub fn opt_text_multiline(field: &str, v: Option<&str>, max: usize) -> Result<(), ApiError> {
+    let Some(v) = v else { return Ok(()) };
+    if v.chars().count() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    let flat: String = v
+        .chars()
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    if flat.trim().is_empty() {
+        return Ok(());
+    }
+    name(field, &flat, max)
+}
+
+/// The E.164 form (`+33123456789`) of a phone number written internationally
+/// (`+33 1 23 45 67 89`) or, given the tenant's `region`, nationally (`01 23 45 67 89`), when
+/// libphonenumber (the `phonenumber` crate) knows it as a valid number. `None` otherwise.
+pub fn parse_e164(v: &str, region: Option<&str>) -> Option<String> {
+    if v.is_empty() || v.len() > 64 || v.chars().any(char::is_control) {
+        return None;
+    }
+    let country = region.and_then(|r| r.parse::<phonenumber::country::Id>().ok());
+    let n = phonenumber::parse(country, v).ok()?;
+    n.is_valid()
+        .then(|| n.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// [`parse_e164`], or a 422 naming `field`.
+pub fn e164(field: &str, v: &str, region: Option<&str>) -> Result<String, ApiError> {
+    parse_e164(v, region).ok_or_else(|| {
+        let hint = match region {
+            Some(r) => format!("international (`+33…`) or national for the tenant's region {r}"),
+            None => "international (`+33…`); set the tenant's `default_region` to write national numbers".into(),
+        };
+        ApiError::invalid(field, format!("`{v}` is not a valid phone number: write it {hint}"))
+    })
+}
+
+/// A SIP URI (RFC 3261 §19.1): `sip:` or `sips:`, an optional `user@`, a host (name, IPv4, or
+/// `[IPv6]`), an optional `:port` (1–65535), then optional `;params` and `?headers`; at most
+/// 512 characters, no space or control character.
+pub fn sip_uri(field: &str, v: &str) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::invalid(field, format!("`{v}` is not a SIP URI: {why}"));
+    if v.len() > 512 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("at most 512 characters, without spaces"));
+    }
+    let lower = v.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("sip:")
+        .or_else(|| lower.strip_prefix("sips:"))
+        .ok_or_else(|| bad("it must start with `sip:` or `sips:`"))?;
+    let hostport = rest.split([';', '?']).next().unwrap_or_default();
+    let hostport = match hostport.rsplit_once('@') {
+        Some((user, hp)) if !user.is_empty() => hp,
+        Some(_) => return Err(bad("the user part before `@` is empty")),
+        None => hostport,
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']').ok_or_else(|| bad("unclosed `[`"))?;
+        if addr.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad("the IPv6 address is not valid"));
+        }
+        (None, after.strip_prefix(':').map(str::to_owned))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (Some(h.to_owned()), Some(p.to_owned())),
+            None => (Some(hostport.to_owned()), None),
+        }
+    };
+    if let Some(h) = host {
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let h = h.strip_suffix('.').unwrap_or(&h);
+        if h.is_empty() || !h.split('.').all(label_ok) {
+            return Err(bad("the host must be a domain name or an IP address"));
+        }
+    }
+    if let Some(p) = port {
+        if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(bad("the port must be 1 to 65535"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +211,63 @@ mod tests {
         assert_eq!(region("fr").unwrap(), "FR");
         assert!(region("XX").is_err());
         assert!(region("FRA").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_become_e164() {
+        assert_eq!(
+            parse_e164("+33 1 23 45 67 89", None).as_deref(),
+            Some("+33123456789")
+        );
+        assert_eq!(
+            parse_e164("01 23 45 67 89", Some("FR")).as_deref(),
+            Some("+33123456789")
+        );
+        assert_eq!(
+            parse_e164("+44 20 7946 0000", Some("FR")).as_deref(),
+            Some("+442079460000")
+        );
+        assert_eq!(
+            parse_e164("01 23 45 67 89", None),
+            None,
+            "national needs a region"
+        );
+        assert_eq!(parse_e164("+33 1", None), None, "too short");
+        assert_eq!(parse_e164("hello", Some("FR")), None);
+        assert_eq!(parse_e164("", Some("FR")), None);
+        assert!(e164("number", "nope", None)
+            .unwrap_err()
+            .detail
+            .contains("default_region"));
+    }
+
+    #[test]
+    fn sip_uris_are_checked() {
+        for ok in [
+            "sip:cc1@203.0.113.5",
+            "sip:cc1@203.0.113.5:5070;transport=udp",
+            "sips:agent@pbx.example.com",
+            "SIP:pbx.example.com",
+            "sip:+33123456789@gw.example;user=phone?X-A=b",
+            "sip:cc@[2001:db8::1]:5060",
+        ] {
+            assert!(sip_uri("sip_uri", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "http://example.com",
+            "sip:",
+            "sip:@host",
+            "sip:a@",
+            "sip:a@host:0",
+            "sip:a@host:99999",
+            "sip:a b@host",
+            "sip:a@ho_st",
+            "sip:a@[nope]",
+            "tel:+33123456789",
+        ] {
+            assert!(sip_uri("sip_uri", bad).is_err(), "{bad}");
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod m20261121_000001_foundation;
 mod m20261122_000001_queue_stats;
 mod m20261123_000001_identity;
 mod m20261124_000001_agents;
+mod m20261124_000002_campaigns;
 
 /// All migrations, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_queue_stats::QueueStats),
             Box::new(m20261123_000001_identity::Identity),
             Box::new(m20261124_000001_agents::Agents),
+            Box::new(m20261124_000002_campaigns::Campaigns),
         ]
     }
 }
