@@ -49,12 +49,7 @@ impl Role {
     pub fn scopes(self) -> ScopeSet {
         use Scope::*;
         let agent = ScopeSet::of(&[
-            CallsRead,
-            QueuesRead,
-            TenantRead,
-            AlertsRead,
-            StreamRead,
-            AgentsRead,
+            CallsRead, QueuesRead, TenantRead, AlertsRead, StreamRead, AgentsRead,
         ]);
         match self {
             Role::Agent => agent,
