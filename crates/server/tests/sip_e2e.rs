@@ -783,7 +783,7 @@ fn answered_ids(outcomes: &[Outcome]) -> Vec<String> {
 /// again at once; neither callee ever has more calls up than its cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_priority_fills_to_the_concurrency_cap_then_spills_over() {
-    const DID: &str = "+15550100001";
+    const DID: &str = "+33123456781";
     let rig = Rig::start().await;
     let (first, second) = (rig.callee("first").await, rig.callee("second").await);
     let app = &rig.app;
@@ -883,7 +883,7 @@ async fn campaign_priority_fills_to_the_concurrency_cap_then_spills_over() {
 /// Round robin alternates between destinations; one at its total cap gets no more calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_round_robin_alternates_and_stops_at_the_total_cap() {
-    const DID: &str = "+15550100002";
+    const DID: &str = "+33123456782";
     let rig = Rig::start().await;
     let (a, b) = (rig.callee("a").await, rig.callee("b").await);
     let app = &rig.app;
@@ -962,8 +962,8 @@ async fn campaign_round_robin_alternates_and_stops_at_the_total_cap() {
 /// `no_answer` and frees the slot. An unknown DID is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn destination_not_answering_times_out_and_frees_its_slot() {
-    const DID: &str = "+15550100003";
-    const UNKNOWN: &str = "+15550109999";
+    const DID: &str = "+33123456783";
+    const UNKNOWN: &str = "+33123456799";
     let rig = Rig::start().await;
     let silent = rig.silent_callee("silent").await;
     let app = &rig.app;
@@ -1014,7 +1014,7 @@ async fn destination_not_answering_times_out_and_frees_its_slot() {
 /// its call and frees its agent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_did_rings_the_available_agents_in_round_robin() {
-    const DID: &str = "+15550100010";
+    const DID: &str = "+33123456790";
     let rig = Rig::start().await;
     let phones = [
         rig.callee("alice").await,
