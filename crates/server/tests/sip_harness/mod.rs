@@ -615,7 +615,7 @@ impl Caller {
         let status = wait_for(
             &format!("{name} to end (every call hung up)"),
             || proc.exited(),
-            || String::new(),
+            String::new,
         )
         .await;
         assert!(
