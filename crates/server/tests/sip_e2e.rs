@@ -435,12 +435,10 @@ mod setup {
         }
     }
 
-    /// The items of a list answer (a bare array, or paginated `{items: […]}`).
+    /// The items of a list answer (a bare array, or a page `{items: […]}`).
     fn items(v: &Value) -> Vec<Value> {
         v.as_array()
             .or_else(|| v["items"].as_array())
-            .or_else(|| v["destinations"].as_array())
-            .or_else(|| v["members"].as_array())
             .cloned()
             .unwrap_or_else(|| panic!("not a list: {v}"))
     }
