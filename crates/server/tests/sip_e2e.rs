@@ -197,11 +197,15 @@ async fn kamailio_speaks_the_route_contract() {
     let dest = Callee::answering(&tools, &dir, "dest").await;
     let agent = Callee::answering(&tools, &dir, "agent").await;
     let far = Callee::silent(&tools, &dir, "far").await;
+    // the PSTN gateway a `tel:` target goes through
+    let gateway = Callee::answering(&tools, &dir, "gateway").await;
 
     const ROUTE: &str = "+15550100001";
     const FORK: &str = "+15550100002";
     const TIMEOUT: &str = "+15550100003";
     const REJECT: &str = "+15550100004";
+    const TEL: &str = "+15550100005";
+    const NUMBER: &str = "+33123456789";
     let key = "sb_fake_telephony_key_0123456789abcdef";
     let mut fake = Fake::default();
     fake.plans.insert(
@@ -234,15 +238,25 @@ async fn kamailio_speaks_the_route_contract() {
             reason: "Busy Here",
         },
     );
+    // A destination known by its number: relayed through PSTN_GATEWAY.
+    fake.plans.insert(
+        TEL.into(),
+        Plan::Route {
+            targets: vec![format!("tel:{NUMBER}")],
+            timeout_s: 20,
+        },
+    );
     let fake = Arc::new(fake);
     let base = serve_fake(fake.clone()).await;
-    let kamailio = Kamailio::start(&tools, &dir, &base, key).await;
+    let gateway_define = format!("PSTN_GATEWAY=\"127.0.0.1:{}\"", gateway.port);
+    let kamailio = Kamailio::start_with(&tools, &dir, &base, key, &[gateway_define]).await;
 
     let calls = [
         (ROUTE, "+15551230001"),
         (FORK, "+15551230002"),
         (TIMEOUT, "+15551230003"),
         (REJECT, "+15551230004"),
+        (TEL, "+15551230005"),
     ];
     let mut caller = Caller::place(&tools, &dir, kamailio.port, &calls, calls.len()).await;
     let outcomes = caller.wait_outcomes(calls.len()).await;
@@ -258,7 +272,7 @@ async fn kamailio_speaks_the_route_contract() {
     };
     assert_eq!(
         by_did.len(),
-        4,
+        5,
         "one outcome per DID: {outcomes:?}\n{}",
         ctx()
     );
@@ -271,6 +285,12 @@ async fn kamailio_speaks_the_route_contract() {
         ctx()
     );
     assert_eq!(by_did[REJECT].code, 486, "the reject's sip_code\n{}", ctx());
+    assert_eq!(by_did[TEL].code, 200, "{}", ctx());
+    assert_eq!(
+        gateway.events()[0],
+        sip_harness::CalleeEvent::Start(by_did[TEL].call_id.clone(), NUMBER.into()),
+        "the tel: target reaches the gateway as sip:{NUMBER}@gateway"
+    );
     assert_eq!(dest.calls(), vec![by_did[ROUTE].call_id.clone()]);
     assert_eq!(agent.calls(), vec![by_did[FORK].call_id.clone()]);
     let mut far_calls = far.calls();
@@ -284,6 +304,7 @@ async fn kamailio_speaks_the_route_contract() {
 
     dest.release_all().await;
     agent.release_all().await;
+    gateway.release_all().await;
     caller.finish().await;
     // both of far's calls were canceled: the fork when agent answered, the other at timeout_s
     let far_calls_at_end = far.calls().len();
@@ -295,12 +316,12 @@ async fn kamailio_speaks_the_route_contract() {
     .await;
     assert_eq!(far_calls_at_end, 2);
 
-    // Three CDRs (the rejected call has none: Switchboard refused it itself).
+    // Four CDRs (the rejected call has none: Switchboard refused it itself).
     let seen = sip_harness::wait_for(
-        "three CDRs",
+        "four CDRs",
         || {
             let s = fake.seen.lock().unwrap().clone();
-            (s.iter().filter(|x| x.path == "cdr").count() >= 3).then_some(s)
+            (s.iter().filter(|x| x.path == "cdr").count() >= 4).then_some(s)
         },
         || format!("{:#?}\n{}", fake.seen.lock().unwrap(), ctx()),
     )
@@ -311,7 +332,7 @@ async fn kamailio_speaks_the_route_contract() {
         assert_eq!(s.key.as_deref(), Some(key), "{s:?}");
     }
     let routes: Vec<&Seen> = seen.iter().filter(|s| s.path == "route").collect();
-    assert_eq!(routes.len(), 4, "one route request per call: {routes:#?}");
+    assert_eq!(routes.len(), 5, "one route request per call: {routes:#?}");
     for (did, from) in calls {
         let o = by_did[did];
         let r = routes
@@ -324,8 +345,10 @@ async fn kamailio_speaks_the_route_contract() {
 
     // /answered: {call_id, target} with the target of the branch that answered.
     let answered: Vec<&Seen> = seen.iter().filter(|s| s.path == "answered").collect();
-    assert_eq!(answered.len(), 2, "{answered:#?}");
-    for (did, target) in [(ROUTE, dest.uri()), (FORK, agent.uri())] {
+    assert_eq!(answered.len(), 3, "{answered:#?}");
+    let tel = format!("tel:{NUMBER}");
+    let answering = [(ROUTE, dest.uri()), (FORK, agent.uri()), (TEL, tel.clone())];
+    for (did, target) in answering.clone() {
         let a = answered
             .iter()
             .find(|a| a.body["call_id"] == json!(by_did[did].call_id))
@@ -339,7 +362,7 @@ async fn kamailio_speaks_the_route_contract() {
 
     // /cdr: the contract's fields only, consistent times.
     let cdrs: Vec<&Seen> = seen.iter().filter(|s| s.path == "cdr").collect();
-    assert_eq!(cdrs.len(), 3, "{cdrs:#?}");
+    assert_eq!(cdrs.len(), 4, "{cdrs:#?}");
     let cdr_of = |did: &str| -> Value {
         cdrs.iter()
             .find(|c| c.body["call_id"] == json!(by_did[did].call_id))
@@ -361,7 +384,7 @@ async fn kamailio_speaks_the_route_contract() {
         assert!(duration >= 0, "{b}");
         assert!(b["hangup_cause"].is_string(), "{b}");
     }
-    for (did, target) in [(ROUTE, dest.uri()), (FORK, agent.uri())] {
+    for (did, target) in answering {
         let b = cdr_of(did);
         assert_eq!(b["status"], "answered", "{b}");
         assert_eq!(b["target"], json!(target), "{b}");
@@ -387,7 +410,7 @@ async fn kamailio_speaks_the_route_contract() {
     );
     assert_eq!(b["hangup_cause"], "408 Request Timeout", "{b}");
     // each answered call's /answered came before its CDR
-    for did in [ROUTE, FORK] {
+    for did in [ROUTE, FORK, TEL] {
         let id = json!(by_did[did].call_id);
         let pos = |path: &str| {
             seen.iter()
@@ -396,6 +419,32 @@ async fn kamailio_speaks_the_route_contract() {
         };
         assert!(pos("answered") < pos("cdr"), "{did}");
     }
+
+    // Without a PSTN gateway a tel: target cannot be reached: 503, and a `failed` CDR gives
+    // the reserved slot back.
+    drop(kamailio);
+    let bare = Kamailio::start(&tools, &dir, &base, key).await;
+    let mut caller = Caller::place(&tools, &dir, bare.port, &[(TEL, "+15551230006")], 1).await;
+    let o = caller.wait_outcomes(1).await;
+    assert_eq!(o[0].code, 503, "{o:?}\n{}", bare.log_tail());
+    caller.finish().await;
+    let cdr = sip_harness::wait_for(
+        "the failed call's CDR",
+        || {
+            fake.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|s| s.path == "cdr" && s.body["call_id"] == json!(o[0].call_id))
+                .map(|s| s.body.clone())
+        },
+        || bare.log_tail(),
+    )
+    .await;
+    assert_eq!(cdr["status"], "failed", "{cdr}");
+    assert_eq!(cdr["target"], json!(tel), "{cdr}");
+    assert!(cdr.get("answered_at").is_none(), "{cdr}");
+    assert_eq!(gateway.calls().len(), 1, "nothing more reached the gateway");
 }
 
 // ---------------------------------------------------------------------------------------------

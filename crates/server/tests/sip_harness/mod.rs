@@ -177,12 +177,26 @@ impl Kamailio {
     /// Starts Kamailio on 127.0.0.1 and a free port, asking `switchboard_url` with `key`; waits
     /// until it answers an OPTIONS.
     pub async fn start(tools: &Tools, dir: &Path, switchboard_url: &str, key: &str) -> Kamailio {
+        Self::start_with(tools, dir, switchboard_url, key, &[]).await
+    }
+
+    /// [`Kamailio::start`] with more `-A` defines (`NAME=value`, e.g. a `PSTN_GATEWAY`).
+    pub async fn start_with(
+        tools: &Tools,
+        dir: &Path,
+        switchboard_url: &str,
+        key: &str,
+        defines: &[String],
+    ) -> Kamailio {
+        static KAMAILIOS: AtomicU32 = AtomicU32::new(0);
+        let n = KAMAILIOS.fetch_add(1, Ordering::Relaxed);
         // Its own copy, so that a switchboard-local.cfg lying beside the project's config is
         // not picked up.
-        let cfg = dir.join("kamailio.cfg");
-        fs::copy(kit_dir().join("kamailio.cfg"), &cfg).expect("copy kamailio.cfg");
-        let runtime = dir.join("kamailio-run");
+        let own = dir.join(format!("kamailio-{n}"));
+        let runtime = own.join("run");
         fs::create_dir_all(&runtime).expect("runtime dir");
+        let cfg = own.join("kamailio.cfg");
+        fs::copy(kit_dir().join("kamailio.cfg"), &cfg).expect("copy kamailio.cfg");
         for attempt in 0..3 {
             let port = free_udp_port();
             let mut cmd = Command::new(&tools.kamailio);
@@ -196,7 +210,10 @@ impl Kamailio {
                 .arg(format!("SWITCHBOARD_URL=\"{switchboard_url}\""))
                 .arg("-A")
                 .arg(format!("SWITCHBOARD_KEY=\"{key}\""));
-            let mut proc = Proc::spawn(&format!("kamailio-{attempt}"), dir, &mut cmd);
+            for d in defines {
+                cmd.arg("-A").arg(d);
+            }
+            let mut proc = Proc::spawn(&format!("kamailio-{n}-{attempt}"), dir, &mut cmd);
             let until = Instant::now() + DEADLINE;
             loop {
                 if let Some(status) = proc.exited() {
