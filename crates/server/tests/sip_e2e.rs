@@ -5,7 +5,8 @@
 //!
 //! - `kamailio_speaks_the_route_contract`: Kamailio against a fake of the route API inside this
 //!   test, which records every request: the query, the key, the JSON it posts, the reply codes,
-//!   parallel forking, the INVITE timer from `timeout_s`. It checks the proxy side alone.
+//!   parallel forking, the INVITE timer from `timeout_s`, `tel:` targets through
+//!   `PSTN_GATEWAY` (and the 503 and `failed` CDR without one). It checks the proxy side alone.
 //! - the other tests run the real server (`TestApp` on a real TCP port), set the tenant up
 //!   through the REST API (one place: [`setup`]), and check that calls are spread as a
 //!   campaign's strategy and caps say, that a destination at its concurrency cap gets no more
