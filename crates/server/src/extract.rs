@@ -290,6 +290,16 @@ impl Params {
     }
 }
 
+/// For `PATCH` fields that may be cleared: `null` and absent differ — `Some(None)` clears,
+/// `None` (with `#[serde(default)]`) leaves the value as is.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,14 +376,4 @@ mod tests {
             Some("inner.inner")
         );
     }
-}
-
-/// For `PATCH` fields that may be cleared: `null` and absent differ — `Some(None)` clears,
-/// `None` (with `#[serde(default)]`) leaves the value as is.
-pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }

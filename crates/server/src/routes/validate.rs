@@ -185,6 +185,32 @@ pub fn sip_uri(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Skills with levels: each name 1–64 of `A-Z a-z 0-9 . _ -`, each level 0–10, at most 100.
+pub fn skills(field: &str, v: &std::collections::BTreeMap<String, u8>) -> Result<(), ApiError> {
+    if v.len() > 100 {
+        return Err(ApiError::invalid(field, "at most 100 skills"));
+    }
+    for (k, level) in v {
+        let ok = !k.is_empty()
+            && k.len() <= 64
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(ApiError::invalid(
+                field,
+                format!("skill `{k}`: names are 1–64 of A-Z a-z 0-9 . _ -"),
+            ));
+        }
+        if *level > 10 {
+            return Err(ApiError::invalid(
+                field,
+                format!("skill `{k}`: level must be between 0 and 10"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,30 +295,4 @@ mod tests {
             assert!(sip_uri("sip_uri", bad).is_err(), "{bad}");
         }
     }
-}
-
-/// Skills with levels: each name 1–64 of `A-Z a-z 0-9 . _ -`, each level 0–10, at most 100.
-pub fn skills(field: &str, v: &std::collections::BTreeMap<String, u8>) -> Result<(), ApiError> {
-    if v.len() > 100 {
-        return Err(ApiError::invalid(field, "at most 100 skills"));
-    }
-    for (k, level) in v {
-        let ok = !k.is_empty()
-            && k.len() <= 64
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if !ok {
-            return Err(ApiError::invalid(
-                field,
-                format!("skill `{k}`: names are 1–64 of A-Z a-z 0-9 . _ -"),
-            ));
-        }
-        if *level > 10 {
-            return Err(ApiError::invalid(
-                field,
-                format!("skill `{k}`: level must be between 0 and 10"),
-            ));
-        }
-    }
-    Ok(())
 }
