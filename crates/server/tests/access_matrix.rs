@@ -84,6 +84,38 @@ const OPERATIONS: &[(&str, &str, Access, &str)] = &[
     ),
     ("GET", "/api/v1/queues", Scope("queues:read"), "queues read"),
     (
+        "PUT",
+        "/api/v1/queues/{queue_id}/members",
+        Scope("queues:write"),
+        "queues write",
+    ),
+    ("GET", "/api/v1/agents", Scope("agents:read"), "agents read"),
+    (
+        "GET",
+        "/api/v1/agents/{id}",
+        Scope("agents:read"),
+        "agents read",
+    ),
+    // An agent's own user sets its status with agents:read; anyone else needs agents:write.
+    (
+        "POST",
+        "/api/v1/agents/{id}/status",
+        Scope("agents:read"),
+        "agents status",
+    ),
+    (
+        "POST",
+        "/api/v1/agents",
+        Scope("agents:write"),
+        "agents write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/agents/{id}",
+        Scope("agents:write"),
+        "agents write",
+    ),
+    (
         "GET",
         "/api/v1/queues/{queue_id}",
         Scope("queues:read"),
@@ -397,6 +429,9 @@ const BY_ID: &[&str] = &[
     "/api/v1/users/{id}",
     "/api/v1/api-keys/{id}",
     "/api/v1/queues/{queue_id}",
+    "/api/v1/queues/{queue_id}/members",
+    "/api/v1/agents/{id}",
+    "/api/v1/agents/{id}/status",
     "/api/v1/calls/{id}",
     "/api/v1/calls/{id}/events",
     "/api/v1/phone-numbers/{id}",
@@ -438,6 +473,7 @@ const NO_FOREIGN_ID: &[&str] = &[
     // the other tenant even when given its ids, and that writes naming the other tenant's
     // queue and call ids leave that tenant unchanged.
     "/api/v1/queues",
+    "/api/v1/agents",
     "/api/v1/events",
     "/api/v1/events/batch",
     "/api/v1/calls",
@@ -473,6 +509,7 @@ struct Ids {
     phone_numbers: Vec<String>,
     destinations: Vec<String>,
     campaigns: Vec<String>,
+    agents: Vec<String>,
 }
 
 impl Ids {
@@ -502,6 +539,9 @@ impl Ids {
             phone_numbers: uuids(like.phone_numbers.len()),
             destinations: uuids(like.destinations.len()),
             campaigns: uuids(like.campaigns.len()),
+            agents: (0..like.agents.len())
+                .map(|i| format!("ghost-agent-{i}"))
+                .collect(),
         }
     }
 }
@@ -518,7 +558,10 @@ fn fill(template: &str, ids: &Ids) -> Option<Vec<(String, String)>> {
         "/api/v1/tenants/{id}" => with("{id}", &ids.tenants),
         "/api/v1/users/{id}" => with("{id}", &ids.users),
         "/api/v1/api-keys/{id}" => with("{id}", &ids.keys),
-        "/api/v1/queues/{queue_id}" => with("{queue_id}", &ids.queues),
+        "/api/v1/queues/{queue_id}" | "/api/v1/queues/{queue_id}/members" => {
+            with("{queue_id}", &ids.queues)
+        }
+        "/api/v1/agents/{id}" | "/api/v1/agents/{id}/status" => with("{id}", &ids.agents),
         "/api/v1/calls/{id}" | "/api/v1/calls/{id}/events" => with("{id}", &ids.calls),
         "/api/v1/phone-numbers/{id}" => with("{id}", &ids.phone_numbers),
         "/api/v1/destinations/{id}" => with("{id}", &ids.destinations),
@@ -542,6 +585,9 @@ fn attack_body(method: &str, template: &str) -> Option<Value> {
             Some(json!({"name": "pwned"}))
         }
         ("PUT", "/api/v1/campaigns/{id}/destinations") => Some(json!([])),
+        ("PUT", "/api/v1/queues/{queue_id}/members") => Some(json!({"members": []})),
+        ("PATCH", "/api/v1/agents/{id}") => Some(json!({"name": "pwned"})),
+        ("POST", "/api/v1/agents/{id}/status") => Some(json!({"status": "offline"})),
         (m, p) => panic!("no attack body for {m} {p}: add one to attack_body"),
     }
 }
@@ -690,6 +736,8 @@ struct Tenant {
     campaign_id: String,
     link_id: String,
     routed_call: String,
+    /// An agent (available) of the tenant.
+    agent: String,
 }
 
 impl Tenant {
@@ -703,6 +751,7 @@ impl Tenant {
             phone_numbers: vec![self.did_id.clone()],
             destinations: vec![self.destination_id.clone()],
             campaigns: vec![self.campaign_id.clone()],
+            agents: vec![self.agent.clone()],
         }
     }
 
@@ -795,6 +844,16 @@ async fn tenant(app: &TestApp, platform: &str, slug: &str) -> Tenant {
     .await;
     let (did_id, did_number, destination_id, campaign_id, link_id, routed_call) =
         routing(app, &admin, slug).await;
+    let agent = format!("{slug}-agent");
+    expect(
+        app,
+        &admin,
+        "POST",
+        "/api/v1/agents",
+        Some(json!({"id": agent, "status": "available"})),
+        201,
+    )
+    .await;
     Tenant {
         slug: slug.to_owned(),
         id,
@@ -816,6 +875,7 @@ async fn tenant(app: &TestApp, platform: &str, slug: &str) -> Tenant {
         campaign_id,
         link_id,
         routed_call,
+        agent,
     }
 }
 
@@ -898,6 +958,8 @@ async fn snapshot(app: &TestApp, b: &Tenant, platform: &Cred) -> BTreeMap<String
         format!("/api/v1/campaigns/{}", b.campaign_id),
         format!("/api/v1/campaigns/{}/destinations", b.campaign_id),
         "/api/v1/cdrs".to_owned(),
+        "/api/v1/agents".to_owned(),
+        format!("/api/v1/agents/{}", c(&b.agent)),
     ];
     let mut out = BTreeMap::new();
     for path in reads {
@@ -968,7 +1030,8 @@ async fn document_is_covered() {
                 calls: one.clone(),
                 phone_numbers: one.clone(),
                 destinations: one.clone(),
-                campaigns: one,
+                campaigns: one.clone(),
+                agents: one,
             };
             if fill(p, &dummy).is_none() {
                 problems.push(format!("{m} {p}: fill() does not know the template"));
@@ -1412,7 +1475,9 @@ fn probe(m: &str, template: &str) -> (String, Option<Value>, u16) {
                 "PATCH" if p.starts_with("/api/v1/users") => Some(json!({"display_name": "x"})),
                 "PATCH" if p.starts_with("/api/v1/phone-numbers") => Some(json!({"active": true})),
                 "PATCH" => Some(json!({"name": "x"})),
+                "PUT" if p.ends_with("/members") => Some(json!({"members": []})),
                 "PUT" => Some(json!([])),
+                "POST" if p.ends_with("/status") => Some(json!({"status": "offline"})),
                 "GET" | "DELETE" => None,
                 _ => panic!("no probe for {m} {p}"),
             };
@@ -1467,6 +1532,7 @@ fn probe(m: &str, template: &str) -> (String, Option<Value>, u16) {
         ("POST", "/api/v1/events") => (path, Some(event()), 201),
         ("POST", "/api/v1/events/batch") => (path, Some(json!({"events": [event()]})), 200),
         ("POST", "/api/v1/queues") => (path, Some(json!({"id": unique("probe-queue")})), 201),
+        ("POST", "/api/v1/agents") => (path, Some(json!({"id": unique("probe-agent")})), 201),
         ("POST", "/api/v1/users") => (
             path,
             Some(

@@ -279,23 +279,13 @@ pub async fn list_agents(
             })
         })
         .transpose()?;
+    // A queue the tenant does not have lists no one, like the other lists' filters.
     let members: Option<Vec<String>> = match p.get("queue_id") {
-        Some(q) => Some(
-            s.engine
-                .queue(auth.tenant_id, q)
-                .await
-                .map_err(|e| match e {
-                    EngineError::NoSuchQueue(_) => {
-                        ApiError::bad_param("queue_id", format!("no queue `{q}`"))
-                    }
-                    e => e.into(),
-                })?
-                .routing
-                .members
-                .into_iter()
-                .map(|m| m.agent_id)
-                .collect(),
-        ),
+        Some(q) => Some(match s.engine.queue(auth.tenant_id, q).await {
+            Ok(q) => q.routing.members.into_iter().map(|m| m.agent_id).collect(),
+            Err(EngineError::NoSuchQueue(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        }),
         None => None,
     };
     let after = p.get("cursor");
