@@ -213,11 +213,14 @@ impl Store {
             version: 1,
         };
         let txn = self.db.begin().await?;
-        S::check(&txn, tenant, settings).await?;
+        // Write first, then read: on SQLite a deferred transaction that reads before its first
+        // write fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when the engine's writer
+        // commits in between. A failed check rolls the insert back with the transaction.
         S::Entity::insert(S::row(&v))
             .exec(&txn)
             .await
             .map_err(|e| map_insert_err(e, S::TAKEN))?;
+        S::check(&txn, tenant, settings).await?;
         let (action, after) = (format!("{}.create", S::KIND), Some(S::audit_json(&v)));
         audit(
             &txn,
