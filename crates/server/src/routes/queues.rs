@@ -350,12 +350,32 @@ pub async fn patch_queue(
     if let Some(n) = &b.name {
         check_name(n)?;
     }
-    // Read-modify-write against the engine's version; a concurrent change of another field
-    // makes the compare-and-set fail, and the change is re-applied to the newer version.
+    change_queue(&s, &auth, &id, &if_match, |q| {
+        if let Some(n) = &b.name {
+            q.name = n.clone();
+        }
+        q.settings = b.settings(q.settings.clone())?;
+        q.routing = b.routing(q.routing.clone())?;
+        Ok(())
+    })
+    .await
+}
+
+/// Changes queue `id` by `change`, read-modify-write against the engine's version: a
+/// concurrent change of another field makes the compare-and-set fail, and `change` is
+/// re-applied to the newer version (with `If-Match`, the change applies to that version only:
+/// 412 otherwise). Answers the new version as `ETag` and body.
+async fn change_queue(
+    s: &AppState,
+    auth: &Authorized<perm::QueuesWrite>,
+    id: &str,
+    if_match: &IfMatch,
+    change: impl Fn(&mut QueueRecord) -> Result<(), ApiError>,
+) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
     loop {
         let mut q = s
             .engine
-            .queue(auth.tenant_id, &id)
+            .queue(auth.tenant_id, id)
             .await
             .map_err(|e| match e {
                 // If-Match names a current representation; there is none (RFC 9110 §13.1.1).
@@ -367,11 +387,7 @@ pub async fn patch_queue(
             })?;
         if_match.check(q.version)?;
         let base = q.version;
-        if let Some(n) = &b.name {
-            q.name = n.clone();
-        }
-        q.settings = b.settings(q.settings)?;
-        q.routing = b.routing(q.routing)?;
+        change(&mut q)?;
         match s
             .engine
             .put_queue(auth.tenant_id, q, Expect::Version(base), &auth.actor())
@@ -405,31 +421,9 @@ pub async fn put_members(
     ApiJson(b): ApiJson<MembersBody>,
 ) -> Result<(HeaderMap, Json<QueueDto>), ApiError> {
     let members = members(b)?;
-    loop {
-        let mut q = s
-            .engine
-            .queue(auth.tenant_id, &id)
-            .await
-            .map_err(|e| match e {
-                EngineError::NoSuchQueue(_) if if_match.is_conditional() => {
-                    ApiError::precondition_failed(format!("no queue `{id}`: If-Match cannot match"))
-                }
-                EngineError::NoSuchQueue(_) => ApiError::not_found(format!("no queue `{id}`")),
-                e => e.into(),
-            })?;
-        if_match.check(q.version)?;
-        let base = q.version;
+    change_queue(&s, &auth, &id, &if_match, |q| {
         q.routing.members = members.clone();
-        match s
-            .engine
-            .put_queue(auth.tenant_id, q, Expect::Version(base), &auth.actor())
-            .await
-        {
-            Err(EngineError::VersionMismatch { .. }) if !if_match.is_conditional() => continue,
-            r => {
-                let q = r?;
-                return Ok((etag_header(q.version), Json(q.into())));
-            }
-        }
-    }
+        Ok(())
+    })
+    .await
 }
